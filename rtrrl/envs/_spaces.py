@@ -1,0 +1,64 @@
+"""Action spaces: what an agent may send to `AbstractEnvironment.step`."""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array
+
+
+class Discrete(eqx.Module):
+    """Actions are integers ``0 .. n-1`` (scalar, integer dtype)."""
+
+    n: int = eqx.field(static=True)
+
+    def __check_init__(self):
+        if not (isinstance(self.n, int) and self.n >= 1):
+            raise ValueError(f"Discrete(n={self.n!r}): `n` must be an integer >= 1.")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+    def check(self, action: Array, env_name: str) -> None:
+        """Raise a `TypeError` naming the environment if `action` does not fit (trace time)."""
+        action = jnp.asarray(action)
+        if action.shape != () or not jnp.issubdtype(action.dtype, jnp.integer):
+            raise TypeError(
+                f"{env_name}: expected one discrete action, an integer scalar in [0, {self.n}), "
+                f"got an array of shape {action.shape} and dtype {action.dtype}. For a batch of "
+                "environments use `rtrrl.envs.VectorEnv` (or `jax.vmap`)."
+            )
+
+
+class Box(eqx.Module):
+    """Continuous actions: a float vector with per-dimension bounds ``low <= a <= high``."""
+
+    low: tuple[float, ...] = eqx.field(static=True)
+    high: tuple[float, ...] = eqx.field(static=True)
+
+    def __check_init__(self):
+        if len(self.low) != len(self.high) or len(self.low) == 0:
+            raise ValueError(
+                f"Box(low={self.low}, high={self.high}): `low` and `high` must be non-empty and "
+                "of the same length."
+            )
+        if not np.all(np.asarray(self.low) < np.asarray(self.high)):
+            raise ValueError(f"Box(low={self.low}, high={self.high}): need low < high everywhere.")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.low),)
+
+    def check(self, action: Array, env_name: str) -> None:
+        """Raise a `TypeError` naming the environment if `action` does not fit (trace time)."""
+        action = jnp.asarray(action)
+        if action.shape != self.shape or not jnp.issubdtype(action.dtype, jnp.floating):
+            raise TypeError(
+                f"{env_name}: expected a continuous action, a float array of shape {self.shape} "
+                f"within [{self.low}, {self.high}], got shape {action.shape} and dtype "
+                f"{action.dtype}. For a batch of environments use `rtrrl.envs.VectorEnv`."
+            )
+
+
+ActionSpace = Discrete | Box

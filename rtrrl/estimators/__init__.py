@@ -1,0 +1,3 @@
+"""Online gradient estimators: `RTRL`, `RFLO`, `LocalMSE`, `TruncatedBPTT`."""
+
+from ._abstract import AbstractGradientEstimator as AbstractGradientEstimator

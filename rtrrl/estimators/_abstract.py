@@ -1,0 +1,44 @@
+"""The interface every online gradient estimator implements."""
+
+import abc
+from typing import Generic, TypeVar
+
+import equinox as eqx
+
+from .._types import Features, Grads, Hidden, Input
+from ..cells import AbstractCell
+
+_State = TypeVar("_State")
+
+
+class AbstractGradientEstimator(eqx.Module, Generic[_State]):
+    """Carries an estimate of the Jacobian ``Ĵ_t ≈ d output(h_t) / dθ`` forward in time.
+
+    The protocol mirrors Diffrax's ``solver.init / solver.step``: state is returned, never
+    mutated, and each estimator has its own typed state Module.
+
+    - ``state = est.init(cell, hidden, x)``: the state for an episode starting at ``hidden``
+      (usually ``cell.init_hidden()``), before ``x`` is read. Raises a `ValueError` naming both
+      the estimator and the cell if this estimator cannot serve the cell.
+    - ``next_hidden, state = est.step(cell, hidden, x, state)``: advances the cell by one step
+      and the estimator with it.
+    - ``grads = est.gradient(cell, state, cotangent)``: the estimate of
+      ``(d cell.output(h_t) / dθ)ᵀ · cotangent`` for the latest ``h_t``, a PyTree shaped like
+      ``eqx.filter(cell, eqx.is_inexact_array)``.
+
+    All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
+    """
+
+    @abc.abstractmethod
+    def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> _State:
+        """Fresh estimator state for an episode starting at `hidden`."""
+
+    @abc.abstractmethod
+    def step(
+        self, cell: AbstractCell, hidden: Hidden, x: Input, state: _State
+    ) -> tuple[Hidden, _State]:
+        """Advance the cell and the estimator by one step."""
+
+    @abc.abstractmethod
+    def gradient(self, cell: AbstractCell, state: _State, cotangent: Features) -> Grads:
+        """Estimated ``(d output(h_t) / dθ)ᵀ · cotangent``, shaped like the cell's parameters."""
