@@ -1,5 +1,6 @@
 """Shared pieces of the POPGym JAX ports: registration of the three difficulties, encodings."""
 
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -32,13 +33,9 @@ def register_task(
         description: one line for the ``rtrrl envs`` table.
     """
     for difficulty in DIFFICULTIES:
-        env_id = popgym_id(task, difficulty)
-
-        def build(difficulty: str = difficulty) -> AbstractEnvironment:
-            return factory(difficulty)
-
-        # `build` takes no user options: the difficulty is part of the id.
-        register(EnvSpec(env_id, "popgym", lambda build=build: build(), description))
+        # The difficulty is part of the id, so the registered factory takes no user options.
+        build = functools.partial(factory, difficulty)
+        register(EnvSpec(popgym_id(task, difficulty), "popgym", build, description))
 
 
 def one_hot_concat(values: Int[Array, " n"], sizes: Sequence[int]) -> Float[Array, " total"]:
