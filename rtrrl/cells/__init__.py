@@ -1,3 +1,12 @@
-"""Recurrent cells: `CTRNN`, `LRU` and wiring masks."""
+"""Recurrent cells: `CTRNN`, `LRU`, the `Identity` feature map, and CTRNN wirings."""
 
 from ._abstract import AbstractCell as AbstractCell
+from ._ctrnn import CTRNN as CTRNN
+from ._identity import Identity as Identity
+from ._lru import LRU as LRU
+from ._wiring import (
+    NCP as NCP,
+    AbstractWiring as AbstractWiring,
+    Dense as Dense,
+    RandomSparse as RandomSparse,
+)

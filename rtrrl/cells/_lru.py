@@ -1,0 +1,147 @@
+"""Linear Recurrent Unit (Orvieto et al. 2023), one step at a time."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Complex
+
+from .._types import Array, Features, Float, Hidden, Input, PRNGKey
+from ._abstract import AbstractCell
+
+
+class LRU(AbstractCell):
+    r"""Complex diagonal linear recurrence with a real readout (Orvieto et al. 2023).
+
+    With ``B = B_re + i B_im ∈ C^{N×I}``, ``C = C_re + i C_im ∈ C^{F×N}``,
+
+        λ = exp(-exp(ν_log) + i exp(θ_log)) ∈ C^N,        γ = exp(γ_log) ∈ R^N,
+        h_t = λ ⊙ h_{t-1} + γ ⊙ (B x_t),                   y_t = output(h_t) = Re(C h_t).
+
+    ``|λ| = exp(-exp(ν_log)) < 1`` for every parameter value, so the recurrence is stable by
+    construction. All trainable leaves are real (complex matrices are stored as real and
+    imaginary parts), so optimisers and gradient PyTrees never see a complex parameter.
+
+    **Initialisation** ("ring"): ``|λ|²`` uniform in ``[r_min², r_max²)``, the phase
+    ``arg λ`` uniform in ``[0, max_phase)``, ``γ = sqrt(1 - |λ|²)`` (so a unit's stationary
+    response to white input has unit variance), ``B ~ N(0, 1/(2I))`` per part,
+    ``C ~ N(0, 1/N)`` per part.
+
+    Because the recurrence is diagonal, exact RTRL costs O(N·I) per step (each neuron's
+    ``ν, θ, γ, B``-row influence only that neuron; ``C`` only acts in the readout): see
+    `rtrrl.estimators.RTRL`.
+
+    **Arguments:**
+
+    - ``input_size`` ``I``, ``hidden_size`` ``N`` (both >= 1).
+    - ``key``: draws all parameters.
+    - ``output_size`` ``F``: size of the real readout (default ``N``).
+    - ``r_min``, ``r_max``: ring radii, ``0 <= r_min < r_max <= 1``.
+    - ``max_phase``: largest initial phase, > 0 (default ``2π``).
+    """
+
+    nu_log: Float[Array, " hidden"]
+    theta_log: Float[Array, " hidden"]
+    gamma_log: Float[Array, " hidden"]
+    B_re: Float[Array, "hidden input"]
+    B_im: Float[Array, "hidden input"]
+    C_re: Float[Array, "features hidden"]
+    C_im: Float[Array, "features hidden"]
+    input_size: int = eqx.field(static=True)
+    hidden_size: int = eqx.field(static=True)
+    output_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        key: PRNGKey,
+        output_size: int | None = None,
+        r_min: float = 0.0,
+        r_max: float = 1.0,
+        max_phase: float = 2 * math.pi,
+    ):
+        output_size = hidden_size if output_size is None else output_size
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("output_size", output_size),
+        ):
+            if isinstance(value, bool) or value < 1:
+                raise ValueError(f"LRU: `{name}` must be a positive int, got {value!r}.")
+        if not 0.0 <= r_min < r_max <= 1.0:
+            raise ValueError(
+                f"LRU: `r_min` and `r_max` must satisfy 0 <= r_min < r_max <= 1, "
+                f"got r_min={r_min}, r_max={r_max}."
+            )
+        if not max_phase > 0.0:
+            raise ValueError(f"LRU: `max_phase` must be > 0, got {max_phase}.")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = output_size
+        k_r, k_phase, k_bre, k_bim, k_cre, k_cim = jax.random.split(key, 6)
+        dtype = jnp.zeros(()).dtype
+        # Draws of exactly 0 would give ν_log = +inf or θ_log = -inf: start at the tiniest float.
+        tiny = jnp.finfo(dtype).tiny
+        radius_sq = jax.random.uniform(k_r, (hidden_size,), dtype, r_min**2, r_max**2)
+        radius_sq = jnp.maximum(radius_sq, tiny)
+        nu = -0.5 * jnp.log(radius_sq)
+        self.nu_log = jnp.log(nu)
+        phase = jax.random.uniform(k_phase, (hidden_size,), dtype, 0.0, max_phase)
+        self.theta_log = jnp.log(jnp.maximum(phase, tiny))
+        # γ = sqrt(1 - |λ|²) with |λ|² = exp(-2ν); expm1 keeps it accurate when |λ| ≈ 1.
+        self.gamma_log = 0.5 * jnp.log(-jnp.expm1(-2.0 * nu))
+        b_scale = 1.0 / (2 * input_size) ** 0.5
+        self.B_re = jax.random.normal(k_bre, (hidden_size, input_size), dtype) * b_scale
+        self.B_im = jax.random.normal(k_bim, (hidden_size, input_size), dtype) * b_scale
+        c_scale = 1.0 / hidden_size**0.5
+        self.C_re = jax.random.normal(k_cre, (output_size, hidden_size), dtype) * c_scale
+        self.C_im = jax.random.normal(k_cim, (output_size, hidden_size), dtype) * c_scale
+
+    def __check_init__(self):
+        n, i, f = self.hidden_size, self.input_size, self.output_size
+        expected = {
+            "nu_log": (n,),
+            "theta_log": (n,),
+            "gamma_log": (n,),
+            "B_re": (n, i),
+            "B_im": (n, i),
+            "C_re": (f, n),
+            "C_im": (f, n),
+        }
+        for name, shape in expected.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(
+                    f"LRU: `{name}` must have shape {shape}, got {getattr(self, name).shape}."
+                )
+
+    @property
+    def feature_size(self) -> int:
+        return self.output_size
+
+    @property
+    def lam(self) -> Complex[Array, " hidden"]:
+        """The diagonal recurrence ``λ = exp(-exp(ν_log) + i exp(θ_log))``."""
+        return jnp.exp(jax.lax.complex(-jnp.exp(self.nu_log), jnp.exp(self.theta_log)))
+
+    @property
+    def gamma(self) -> Float[Array, " hidden"]:
+        """The input normalisation ``γ = exp(γ_log)``."""
+        return jnp.exp(self.gamma_log)
+
+    def input_drive(self, x: Input) -> Complex[Array, " hidden"]:
+        """``B x_t`` (before the normalisation ``γ``)."""
+        return jax.lax.complex(self.B_re @ x, self.B_im @ x)
+
+    def init_hidden(self) -> Complex[Array, " hidden"]:
+        zeros = jnp.zeros((self.hidden_size,), self.nu_log.dtype)
+        return jax.lax.complex(zeros, zeros)
+
+    def __call__(self, hidden: Hidden, x: Input) -> Complex[Array, " hidden"]:
+        gamma = self.gamma.astype(hidden.dtype)
+        return self.lam * hidden + gamma * self.input_drive(x)
+
+    def output(self, hidden: Hidden) -> Features:
+        return self.C_re @ jnp.real(hidden) - self.C_im @ jnp.imag(hidden)

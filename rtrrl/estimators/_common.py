@@ -1,0 +1,51 @@
+"""Helpers shared by the estimators: parameter flattening, gradient trees, error messages."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from .._types import Array, Float, Grads
+from ..cells import AbstractCell
+
+
+def unsupported(estimator: eqx.Module, cell: AbstractCell, reason: str, use: str) -> ValueError:
+    """The error every estimator raises at `init` for a cell it cannot serve."""
+    return ValueError(
+        f"{type(estimator).__name__} cannot serve {type(cell).__name__}: {reason}. "
+        f"Use {use} instead."
+    )
+
+
+def require_real_params(estimator: eqx.Module, cell: AbstractCell) -> None:
+    """Generic estimators flatten the parameters into one real vector."""
+    leaves = jax.tree.leaves(eqx.filter(cell, eqx.is_inexact_array))
+    if any(jnp.iscomplexobj(leaf) for leaf in leaves):
+        raise unsupported(
+            estimator,
+            cell,
+            "it has complex parameters (store real and imaginary parts as real leaves, as LRU "
+            "does)",
+            "a cell with real parameters",
+        )
+
+
+def flat_params(
+    cell: AbstractCell,
+) -> tuple[Float[Array, " params"], Callable[[Array], Any], Any]:
+    """``(θ, unravel, static)``: the trainable leaves as one vector, and how to rebuild them.
+
+    ``eqx.combine(unravel(θ), static)`` is the cell again; ``unravel(g)`` turns a flat gradient
+    into a PyTree shaped like ``eqx.filter(cell, eqx.is_inexact_array)``.
+    """
+    params, static = eqx.partition(cell, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    return flat, unravel, static
+
+
+def grads_like(cell: AbstractCell, where: Callable[[Any], Any], values: tuple[Array, ...]) -> Grads:
+    """A PyTree shaped like ``eqx.filter(cell, eqx.is_inexact_array)`` with `values` at `where`."""
+    return eqx.tree_at(where, eqx.filter(cell, eqx.is_inexact_array), values)

@@ -1,0 +1,345 @@
+"""Every online gradient estimator against an independent reference: `jax.grad` of BPTT.
+
+The loss is ``L(θ) = Σ_t c_tᵀ output(h_t)`` over a random sequence with random cotangents
+``c_t``; summing ``estimator.gradient(cell, state_t, c_t)`` over the sequence must give
+``∇L`` exactly (RTRL, TruncatedBPTT with a window covering the sequence), or a documented
+approximation of it (RFLO, LocalMSE). Float64 (see conftest), tiny sizes, every sequence
+unrolled under one jitted `lax.scan`; results are cached so each (cell, estimator, data) run
+compiles once per session.
+"""
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rtrrl.cells import CTRNN, LRU, NCP, AbstractCell, Identity, RandomSparse
+from rtrrl.estimators import (
+    RFLO,
+    RTRL,
+    LocalMSE,
+    LRURTRLState,
+    RFLOState,
+    RTRLState,
+    TruncatedBPTT,
+    TruncatedBPTTState,
+)
+
+INPUT, HIDDEN, FEATURES, T = 2, 4, 3, 6
+RTOL = 1e-8
+
+
+def make_cell(name: str) -> AbstractCell:
+    key = jax.random.key(7)
+    cells = {
+        "ctrnn": lambda: CTRNN(INPUT, HIDDEN, key=key),
+        "ctrnn-sparse": lambda: CTRNN(INPUT, HIDDEN, key=key, wiring=RandomSparse(0.5)),
+        "ctrnn-ncp": lambda: CTRNN(INPUT, HIDDEN, key=key, wiring=NCP(1)),
+        "lru": lambda: LRU(INPUT, HIDDEN, key=key, output_size=FEATURES),
+        "identity": lambda: Identity(INPUT),
+    }
+    cell = cells[name]()
+    if isinstance(cell, CTRNN):
+        # Non-zero biases and a faster time scale make every term of the gradient matter.
+        cell = eqx.tree_at(lambda c: c.weight, cell, cell.masked_weight.at[:, -1].set(0.3))
+        cell = eqx.tree_at(lambda c: c.raw_tau, cell, cell.raw_tau - 3.0)
+    return cell
+
+
+def without_recurrence(cell: CTRNN) -> CTRNN:
+    """The same cell with the recurrent block of `weight` set to zero."""
+    block = slice(cell.input_size, cell.input_size + cell.hidden_size)
+    return eqx.tree_at(lambda c: c.weight, cell, cell.weight.at[:, block].set(0.0))
+
+
+CELLS = ["ctrnn", "ctrnn-sparse", "ctrnn-ncp", "lru", "identity"]
+CTRNNS = ["ctrnn", "ctrnn-sparse", "ctrnn-ncp"]
+ESTIMATORS = {
+    "rtrl": RTRL(),
+    "rtrl-generic": RTRL(structured=False),
+    "rflo": RFLO(),
+    "local-mse": LocalMSE(),
+    "tbptt-1": TruncatedBPTT(1),
+    "tbptt-3": TruncatedBPTT(3),
+    "tbptt-T": TruncatedBPTT(T),
+    "tbptt-T+3": TruncatedBPTT(T + 3),
+}
+
+
+def data(cell: AbstractCell, seed: int = 0, batch: tuple[int, ...] = ()):
+    kx, kc = jax.random.split(jax.random.key(seed))
+    xs = jax.random.normal(kx, (*batch, T, cell.input_size))
+    cs = jax.random.normal(kc, (*batch, T, cell.feature_size))
+    return xs, cs
+
+
+def _sequence(estimator, cell, xs, cs):
+    """Final hidden state and ``Σ_t estimator.gradient(state_t, c_t)``."""
+    hidden = cell.init_hidden()
+    state = estimator.init(cell, hidden, xs[0])
+
+    def body(carry, step):
+        hidden, state = carry
+        x, c = step
+        hidden, state = estimator.step(cell, hidden, x, state)
+        return (hidden, state), estimator.gradient(cell, state, c)
+
+    (hidden, _), grads = jax.lax.scan(body, (hidden, state), (xs, cs))
+    return hidden, jax.tree.map(lambda g: g.sum(0), grads)
+
+
+run_sequence = eqx.filter_jit(_sequence)
+
+
+@eqx.filter_jit
+def run_batch(estimator, cell, xs, cs):
+    return jax.vmap(lambda x, c: _sequence(estimator, cell, x, c))(xs, cs)
+
+
+def loss(cell: AbstractCell, xs, cs):
+    def body(hidden, step):
+        x, c = step
+        hidden = cell(hidden, x)
+        return hidden, cell.output(hidden) @ c
+
+    hidden, terms = jax.lax.scan(body, cell.init_hidden(), (xs, cs))
+    return terms.sum(), hidden
+
+
+@eqx.filter_jit
+def bptt(cell: AbstractCell, xs, cs):
+    """The reference: `jax.grad` of the unrolled loss, and the final hidden state."""
+    (_, hidden), grads = eqx.filter_value_and_grad(loss, has_aux=True)(cell, xs, cs)
+    return hidden, grads
+
+
+@functools.cache
+def estimate(estimator_name: str, cell_name: str, zero_recurrence: bool = False):
+    cell = make_cell(cell_name)
+    if zero_recurrence:
+        cell = without_recurrence(cell)
+    return run_sequence(ESTIMATORS[estimator_name], cell, *data(cell))
+
+
+@functools.cache
+def reference(cell_name: str):
+    cell = make_cell(cell_name)
+    return bptt(cell, *data(cell))
+
+
+def assert_trees_close(actual, expected, rtol=RTOL):
+    assert jax.tree.structure(actual) == jax.tree.structure(expected)
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
+        scale = float(jnp.max(jnp.abs(e))) if e.size else 0.0
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale)
+
+
+def relative_difference(a, b) -> float:
+    fa = jnp.concatenate([x.ravel() for x in jax.tree.leaves(a)])
+    fb = jnp.concatenate([x.ravel() for x in jax.tree.leaves(b)])
+    return float(jnp.linalg.norm(fa - fb) / jnp.linalg.norm(fb))
+
+
+# --- exact estimators ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell_name", CELLS)
+@pytest.mark.parametrize("estimator_name", ["rtrl", "tbptt-T", "tbptt-T+3"])
+def test_exact_estimators_equal_bptt(estimator_name, cell_name):
+    hidden, grads = estimate(estimator_name, cell_name)
+    ref_hidden, ref_grads = reference(cell_name)
+    np.testing.assert_allclose(hidden, ref_hidden, rtol=1e-12)
+    assert_trees_close(grads, ref_grads)
+    expected_structure = jax.tree.structure(eqx.filter(make_cell(cell_name), eqx.is_inexact_array))
+    assert jax.tree.structure(grads) == expected_structure
+
+
+def test_generic_rtrl_equals_bptt_on_complex_lru():
+    """The dense forward-mode path handles a complex hidden state (not only the LRU shortcut)."""
+    _, grads = estimate("rtrl-generic", "lru")
+    assert_trees_close(grads, reference("lru")[1])
+
+
+def test_rtrl_equals_finite_differences():
+    """Independent of autodiff: central differences of the loss on a few parameters."""
+    cell = make_cell("ctrnn-sparse")
+    xs, cs = data(cell)
+    _, grads = estimate("rtrl", "ctrnn-sparse")
+    loss_of = jax.jit(lambda c: loss(c, xs, cs)[0])
+    eps = 1e-6
+    entries = [("weight", (0, 0)), ("weight", (2, INPUT + 1)), ("weight", (3, -1)), ("raw_tau", 1)]
+    for field, index in entries:
+
+        def shifted(delta, field=field, index=index):
+            where = lambda c: getattr(c, field)  # noqa: E731
+            return eqx.tree_at(where, cell, getattr(cell, field).at[index].add(delta))
+
+        fd = (loss_of(shifted(eps)) - loss_of(shifted(-eps))) / (2 * eps)
+        masked = field == "weight" and not cell.mask[index]
+        expected = 0.0 if masked else fd
+        np.testing.assert_allclose(getattr(grads, field)[index], expected, rtol=1e-6, atol=1e-9)
+
+
+# --- approximations --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell_name", CELLS)
+def test_local_mse_equals_tbptt_window_1(cell_name):
+    _, local = estimate("local-mse", cell_name)
+    _, tbptt = estimate("tbptt-1", cell_name)
+    assert_trees_close(local, tbptt)
+
+
+@pytest.mark.parametrize("cell_name", CTRNNS)
+def test_rflo_equals_rtrl_without_recurrent_weights(cell_name):
+    _, rflo = estimate("rflo", cell_name, zero_recurrence=True)
+    _, rtrl = estimate("rtrl", cell_name, zero_recurrence=True)
+    assert_trees_close(rflo, rtrl)
+
+
+@pytest.mark.parametrize("cell_name", CTRNNS)
+def test_rflo_differs_from_rtrl_with_recurrent_weights(cell_name):
+    _, rflo = estimate("rflo", cell_name)
+    _, rtrl = estimate("rtrl", cell_name)
+    assert relative_difference(rflo, rtrl) > 1e-3
+
+
+def test_truncation_is_an_approximation():
+    """A window shorter than the sequence really truncates (the window logic is not a no-op)."""
+    _, short = estimate("tbptt-3", "ctrnn")
+    _, full = estimate("tbptt-T", "ctrnn")
+    assert relative_difference(short, full) > 1e-3
+
+
+# --- batching, resets, consistency -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("estimator_name", "cell_name"),
+    [
+        ("rtrl", "ctrnn-sparse"),
+        ("rtrl", "lru"),
+        ("rflo", "ctrnn-ncp"),
+        ("local-mse", "lru"),
+        ("tbptt-3", "ctrnn-sparse"),
+    ],
+)
+def test_vmap_of_gradient_equals_per_example_loop(estimator_name, cell_name):
+    estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
+    xs, cs = data(cell, seed=3, batch=(3,))
+    hidden, grads = run_batch(estimator, cell, xs, cs)
+    for i in range(xs.shape[0]):
+        hidden_i, grads_i = run_sequence(estimator, cell, xs[i], cs[i])
+        np.testing.assert_allclose(hidden[i], hidden_i, rtol=1e-12)
+        assert_trees_close(jax.tree.map(lambda g, i=i: g[i], grads), grads_i, rtol=1e-12)
+
+
+SUPPORTED = [
+    (e, c)
+    for e in ["rtrl", "rtrl-generic", "rflo", "local-mse", "tbptt-3"]
+    for c in CELLS
+    if e != "rflo" or c in CTRNNS
+]
+
+
+@pytest.mark.parametrize(("estimator_name", "cell_name"), SUPPORTED)
+def test_fresh_state_is_selectable_after_steps(estimator_name, cell_name):
+    """Episode resets: `init`'s state has the stepped state's structure, shapes and dtypes."""
+    estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
+    xs, _ = data(cell)
+    hidden = cell.init_hidden()
+
+    def fresh_and_stepped():
+        fresh = estimator.init(cell, hidden, xs[0])
+        next_hidden, stepped = estimator.step(cell, hidden, xs[0], fresh)
+        return fresh, stepped, next_hidden, cell(hidden, xs[0])
+
+    fresh, stepped, next_hidden, cell_next = jax.eval_shape(fresh_and_stepped)
+    assert jax.tree.structure(fresh) == jax.tree.structure(stepped)
+    assert jax.tree.map(lambda a: (a.shape, a.dtype), fresh) == jax.tree.map(
+        lambda a: (a.shape, a.dtype), stepped
+    )
+    assert (next_hidden.shape, next_hidden.dtype) == (cell_next.shape, cell_next.dtype)
+    expected_state = {
+        "rtrl": LRURTRLState if cell_name == "lru" else RTRLState,
+        "rtrl-generic": RTRLState,
+        "rflo": RFLOState,
+        "local-mse": {"lru": LRURTRLState, "identity": RTRLState}.get(cell_name, RFLOState),
+        "tbptt-3": TruncatedBPTTState,
+    }[estimator_name]
+    assert type(fresh) is expected_state
+
+
+def test_reset_mid_sequence_equals_a_fresh_start():
+    """`jnp.where` between a fresh and a stepped state restarts the estimator cleanly."""
+    estimator, cell = TruncatedBPTT(3), make_cell("ctrnn")
+    xs, cs = data(cell)
+    h0 = cell.init_hidden()
+
+    @jax.jit
+    def restarted_gradient():
+        hidden, state = h0, estimator.init(cell, h0, xs[0])
+        for t in range(4):  # an episode of 4 steps, then a reset
+            hidden, state = estimator.step(cell, hidden, xs[t], state)
+        done = jnp.array(True)
+        fresh = estimator.init(cell, h0, xs[4])
+        state = jax.tree.map(lambda f, s: jnp.where(done, f, s), fresh, state)
+        hidden = jnp.where(done, h0, hidden)
+        hidden, state = estimator.step(cell, hidden, xs[4], state)
+        return estimator.gradient(cell, state, cs[0])
+
+    @jax.jit
+    def fresh_gradient():
+        state = estimator.init(cell, h0, xs[4])
+        _, state = estimator.step(cell, h0, xs[4], state)
+        return estimator.gradient(cell, state, cs[0])
+
+    assert_trees_close(restarted_gradient(), fresh_gradient(), rtol=1e-12)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell_name", ["lru", "identity"])
+def test_rflo_refuses_other_cells_naming_both(cell_name):
+    cell = make_cell(cell_name)
+    with pytest.raises(ValueError, match=rf"RFLO cannot serve {type(cell).__name__}.*RTRL\(\)"):
+        RFLO().init(cell, cell.init_hidden(), jnp.zeros(cell.input_size))
+
+
+class _ComplexParams(AbstractCell):
+    """A cell with a complex parameter leaf, which generic estimators cannot flatten."""
+
+    weight: jax.Array
+    input_size: int = 1
+    hidden_size: int = 1
+
+    @property
+    def feature_size(self) -> int:
+        return 1
+
+    def init_hidden(self):
+        return jnp.zeros((1,), jnp.complex128)
+
+    def __call__(self, hidden, x):
+        return self.weight * hidden
+
+    def output(self, hidden):
+        return jnp.real(hidden)
+
+
+@pytest.mark.parametrize("estimator", [RTRL(), LocalMSE()], ids=["rtrl", "local-mse"])
+def test_generic_estimators_refuse_complex_parameters_naming_both(estimator):
+    cell = _ComplexParams(jnp.ones((1,), jnp.complex128))
+    name = type(estimator).__name__
+    with pytest.raises(ValueError, match=rf"{name} cannot serve _ComplexParams"):
+        estimator.init(cell, cell.init_hidden(), jnp.zeros(1))
+
+
+@pytest.mark.parametrize("window", [0, -2, True])
+def test_truncated_bptt_rejects_invalid_window(window):
+    with pytest.raises(ValueError, match="window"):
+        TruncatedBPTT(window)
