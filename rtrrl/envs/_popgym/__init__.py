@@ -7,4 +7,4 @@ Importing this package registers every port.
 # --- ports of group A (memory and card tasks): one import per module ---
 
 # --- ports of group B (control and board tasks): one import per module ---
-from . import _cartpole as _cartpole, _pendulum as _pendulum
+from . import _cartpole as _cartpole, _minesweeper as _minesweeper, _pendulum as _pendulum
