@@ -5,6 +5,22 @@ Importing this package registers every port.
 """
 
 # --- ports of group A (memory and card tasks): one import per module ---
+from . import (
+    _autoencode as _autoencode,
+    _concentration as _concentration,
+    _count_recall as _count_recall,
+    _higher_lower as _higher_lower,
+    _multiarmed_bandit as _multiarmed_bandit,
+    _repeat_first as _repeat_first,
+    _repeat_previous as _repeat_previous,
+)
+
+# isort: split
 
 # --- ports of group B (control and board tasks): one import per module ---
-from . import _cartpole as _cartpole, _minesweeper as _minesweeper, _pendulum as _pendulum
+from . import (
+    _battleship as _battleship,
+    _cartpole as _cartpole,
+    _minesweeper as _minesweeper,
+    _pendulum as _pendulum,
+)
