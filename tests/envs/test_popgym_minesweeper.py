@@ -87,9 +87,10 @@ def test_episodes_agree_on_popgym_boards(difficulty):
     port = port_rollout(env, inner, actions)
     assert_agrees(port, episodes, lambda o: eye[o])
 
-    # The first observation is popgym's reset observation (count 0), one-hot.
-    obs, inner = port_resets(env, 1)
-    np.testing.assert_array_equal(obs[0], eye[episodes[0].obs[0]])
+    # The first observation of the next episode (auto-reset at each end) is popgym's reset
+    # observation, one-hot.
+    for b, e in enumerate(episodes):
+        np.testing.assert_array_equal(port["obs"][b, e.length - 1], eye[e.obs[0]])
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
