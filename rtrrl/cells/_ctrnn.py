@@ -9,8 +9,24 @@ from ._abstract import AbstractCell
 from ._wiring import AbstractWiring, Dense
 
 
-def _inverse_softplus(y: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
-    return jnp.log(jnp.expm1(y))
+@eqx.filter_jit
+def _draw_parameters(
+    key: PRNGKey,
+    input_size: int,
+    hidden_size: int,
+    tau_range: tuple[float, float],
+    mask: Bool[Array, "hidden columns"] | None,
+) -> tuple[Float[Array, "hidden columns"], Float[Array, " hidden"]]:
+    """Initial ``(weight, raw_tau)``; compiled once per size instead of op by op."""
+    k_in, k_rec, k_tau = jax.random.split(key, 3)
+    w_in = jax.random.normal(k_in, (hidden_size, input_size)) / input_size**0.5
+    w_rec = jax.random.normal(k_rec, (hidden_size, hidden_size)) / hidden_size**0.5
+    weight = jnp.concatenate([w_in, w_rec, jnp.zeros((hidden_size, 1), w_in.dtype)], axis=1)
+    if mask is not None:
+        weight = jnp.where(mask, weight, 0.0)
+    tau = jax.random.uniform(k_tau, (hidden_size,), weight.dtype, *tau_range)
+    raw_tau = jnp.log(jnp.expm1(tau - 1.0))  # the inverse of τ = 1 + softplus(raw_tau)
+    return weight, raw_tau
 
 
 class CTRNN(AbstractCell):
@@ -61,7 +77,8 @@ class CTRNN(AbstractCell):
         wiring: AbstractWiring | Bool[Array, "hidden columns"] | None = None,
         tau_range: tuple[float, float] = (4.0, 9.0),
     ):
-        # Sizes are checked before any array is drawn so that the error names the argument.
+        # Checked before any array is drawn, so that the error names the argument; the
+        # invariants of the finished cell (dt, shapes, mask) are checked in `__check_init__`.
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or value < 1:
                 raise ValueError(f"CTRNN: `{name}` must be a positive int, got {value!r}.")
@@ -71,21 +88,19 @@ class CTRNN(AbstractCell):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.dt = dt
-        k_in, k_rec, k_tau, k_wiring = jax.random.split(key, 4)
-        w_in = jax.random.normal(k_in, (hidden_size, input_size)) / input_size**0.5
-        w_rec = jax.random.normal(k_rec, (hidden_size, hidden_size)) / hidden_size**0.5
-        weight = jnp.concatenate([w_in, w_rec, jnp.zeros((hidden_size, 1), w_in.dtype)], axis=1)
+        k_params, k_wiring = jax.random.split(key)
         if wiring is None or isinstance(wiring, Dense):
             self.mask = None
         elif isinstance(wiring, AbstractWiring):
             self.mask = wiring.mask(input_size, hidden_size, key=k_wiring)
         else:
             self.mask = wiring
-        if self.mask is not None and self.mask.shape == weight.shape:
-            weight = jnp.where(self.mask, weight, 0.0)
-        self.weight = weight
-        tau = jax.random.uniform(k_tau, (hidden_size,), weight.dtype, lo, hi)
-        self.raw_tau = _inverse_softplus(tau - 1.0)
+        # A mask of the wrong shape is not applied here: `__check_init__` reports it by name.
+        columns = input_size + hidden_size + 1
+        fits = self.mask is not None and self.mask.shape == (hidden_size, columns)
+        self.weight, self.raw_tau = _draw_parameters(
+            k_params, input_size, hidden_size, (float(lo), float(hi)), self.mask if fits else None
+        )
 
     def __check_init__(self):
         columns = self.input_size + self.hidden_size + 1

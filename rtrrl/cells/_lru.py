@@ -11,6 +11,42 @@ from .._types import Array, Features, Float, Hidden, Input, PRNGKey
 from ._abstract import AbstractCell
 
 
+@eqx.filter_jit
+def _draw_parameters(
+    key: PRNGKey,
+    input_size: int,
+    hidden_size: int,
+    output_size: int,
+    r_min: float,
+    r_max: float,
+    max_phase: float,
+) -> tuple[Float[Array, "..."], ...]:
+    """``(ν_log, θ_log, γ_log, B_re, B_im, C_re, C_im)`` of the ring initialisation.
+
+    Compiled once per size (sizes are static under `eqx.filter_jit`) instead of op by op.
+    """
+    k_r, k_phase, k_bre, k_bim, k_cre, k_cim = jax.random.split(key, 6)
+    dtype = jnp.zeros(()).dtype
+    # Draws of exactly 0 would give ν_log = +inf or θ_log = -inf: start at the tiniest float.
+    tiny = jnp.finfo(dtype).tiny
+    radius_sq = jax.random.uniform(k_r, (hidden_size,), dtype, r_min**2, r_max**2)
+    nu = -0.5 * jnp.log(jnp.maximum(radius_sq, tiny))
+    phase = jax.random.uniform(k_phase, (hidden_size,), dtype, 0.0, max_phase)
+    # γ = sqrt(1 - |λ|²) with |λ|² = exp(-2ν); expm1 keeps it accurate when |λ| ≈ 1.
+    gamma_log = 0.5 * jnp.log(-jnp.expm1(-2.0 * nu))
+    b_shape, b_scale = (hidden_size, input_size), 1.0 / (2 * input_size) ** 0.5
+    c_shape, c_scale = (output_size, hidden_size), 1.0 / hidden_size**0.5
+    return (
+        jnp.log(nu),
+        jnp.log(jnp.maximum(phase, tiny)),
+        gamma_log,
+        jax.random.normal(k_bre, b_shape, dtype) * b_scale,
+        jax.random.normal(k_bim, b_shape, dtype) * b_scale,
+        jax.random.normal(k_cre, c_shape, dtype) * c_scale,
+        jax.random.normal(k_cim, c_shape, dtype) * c_scale,
+    )
+
+
 class LRU(AbstractCell):
     r"""Complex diagonal linear recurrence with a real readout (Orvieto et al. 2023).
 
@@ -81,24 +117,17 @@ class LRU(AbstractCell):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.output_size = output_size
-        k_r, k_phase, k_bre, k_bim, k_cre, k_cim = jax.random.split(key, 6)
-        dtype = jnp.zeros(()).dtype
-        # Draws of exactly 0 would give ν_log = +inf or θ_log = -inf: start at the tiniest float.
-        tiny = jnp.finfo(dtype).tiny
-        radius_sq = jax.random.uniform(k_r, (hidden_size,), dtype, r_min**2, r_max**2)
-        radius_sq = jnp.maximum(radius_sq, tiny)
-        nu = -0.5 * jnp.log(radius_sq)
-        self.nu_log = jnp.log(nu)
-        phase = jax.random.uniform(k_phase, (hidden_size,), dtype, 0.0, max_phase)
-        self.theta_log = jnp.log(jnp.maximum(phase, tiny))
-        # γ = sqrt(1 - |λ|²) with |λ|² = exp(-2ν); expm1 keeps it accurate when |λ| ≈ 1.
-        self.gamma_log = 0.5 * jnp.log(-jnp.expm1(-2.0 * nu))
-        b_scale = 1.0 / (2 * input_size) ** 0.5
-        self.B_re = jax.random.normal(k_bre, (hidden_size, input_size), dtype) * b_scale
-        self.B_im = jax.random.normal(k_bim, (hidden_size, input_size), dtype) * b_scale
-        c_scale = 1.0 / hidden_size**0.5
-        self.C_re = jax.random.normal(k_cre, (output_size, hidden_size), dtype) * c_scale
-        self.C_im = jax.random.normal(k_cim, (output_size, hidden_size), dtype) * c_scale
+        (
+            self.nu_log,
+            self.theta_log,
+            self.gamma_log,
+            self.B_re,
+            self.B_im,
+            self.C_re,
+            self.C_im,
+        ) = _draw_parameters(
+            key, input_size, hidden_size, output_size, float(r_min), float(r_max), float(max_phase)
+        )
 
     def __check_init__(self):
         n, i, f = self.hidden_size, self.input_size, self.output_size

@@ -4,7 +4,8 @@ A wiring is a strategy object: `CTRNN(..., wiring=RandomSparse(0.5))` asks it on
 construction, for a boolean mask of shape ``(hidden, input + hidden + 1)`` whose columns are
 ordered like the columns of ``W``: inputs, hidden (recurrent), bias. The bias column is always
 connected. The mask is built from `jax.random` operations only, so a cell with a wiring can be
-constructed under `jax.vmap` (one cell per seed) as well as eagerly.
+constructed under `jax.vmap` (one cell per seed) as well as eagerly; each `mask` is compiled
+(`eqx.filter_jit`, sizes static) because building it op by op takes seconds.
 """
 
 import abc
@@ -38,6 +39,7 @@ def _with_bias(block: Bool[Array, "hidden sources"]) -> Bool[Array, "hidden colu
 class Dense(AbstractWiring):
     """Every neuron reads every input and every neuron (the default; `CTRNN` stores no mask)."""
 
+    @eqx.filter_jit
     def mask(
         self, input_size: int, hidden_size: int, *, key: PRNGKey
     ) -> Bool[Array, "hidden columns"]:
@@ -121,6 +123,7 @@ class NCP(AbstractWiring):
         command = max(1, int(0.4 * rest))
         return rest - command, command, self.motor_neurons
 
+    @eqx.filter_jit
     def mask(
         self, input_size: int, hidden_size: int, *, key: PRNGKey
     ) -> Bool[Array, "hidden columns"]:
