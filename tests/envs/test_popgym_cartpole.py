@@ -62,8 +62,9 @@ def play(ref, seeds_random, seeds_balance, seeds_drift):
     for seed in seeds_balance:
         episodes.append(reference_episode(ref, seed, balance_policy(0.1), read_start, read_state))
     for seed in seeds_drift:
-        policy = balance_policy(0.0, target_speed=2.0)
-        episodes.append(reference_episode(ref, seed, policy, read_start, read_state))
+        for speed in (2.0, -2.0):
+            policy = balance_policy(0.0, target_speed=speed)
+            episodes.append(reference_episode(ref, seed, policy, read_start, read_state))
     return episodes
 
 
@@ -84,14 +85,15 @@ def states_before_each_step(episodes):
 
 
 def check_episode_kinds(episodes, length):
-    """The episodes exercise every ending: time limit (return 1), pole fall, cart exit."""
+    """The episodes exercise every ending: time limit (return 1), pole falls and cart exits
+    on both sides."""
     ends = [e.states[-1] for e in episodes]
     truncated = [e for e in episodes if e.truncated[-1] and not e.terminated[-1]]
     assert truncated and all(e.length == length for e in truncated)
     for e in truncated:
         assert sum(e.rewards) == pytest.approx(1.0)
-    assert any(abs(s[2]) > THETA_THRESHOLD for s in ends)
-    assert any(abs(s[0]) > X_THRESHOLD for s in ends)
+    assert any(s[2] > THETA_THRESHOLD for s in ends) and any(s[2] < -THETA_THRESHOLD for s in ends)
+    assert any(s[0] > X_THRESHOLD for s in ends) and any(s[0] < -X_THRESHOLD for s in ends)
 
 
 # (rtrrl/popgym id task, popgym class, observed entries after a step)
