@@ -1,6 +1,6 @@
 """rtrrl: online recurrent reinforcement learning in JAX (Lemmel & Grosu, AAAI 2025)."""
 
-from . import cells as cells, envs as envs, estimators as estimators, online as online
-from .online import fit_sequence as fit_sequence
+from . import cells as cells, envs as envs, estimators as estimators
+from ._online import fit_sequence as fit_sequence
 
 __version__ = "0.1.0"
