@@ -31,7 +31,11 @@ def _param_jacobian(
     out = jax.eval_shape(fn, flat)
     if jnp.issubdtype(out.dtype, jnp.complexfloating):
         # jacrev needs a real output for a real input: differentiate (Re, Im) and reassemble.
-        parts = jax.jacrev(lambda p: jnp.stack([jnp.real(fn(p)), jnp.imag(fn(p))]))(flat)
+        def parts_of(p: Array) -> Array:
+            z = fn(p)
+            return jnp.stack([jnp.real(z), jnp.imag(z)])
+
+        parts = jax.jacrev(parts_of)(flat)
         return jax.lax.complex(parts[0], parts[1])
     return jax.jacrev(fn)(flat)
 
