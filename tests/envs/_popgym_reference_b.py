@@ -3,7 +3,7 @@
 The reference is the `popgym` package itself: `reference_episode` plays one episode of a
 popgym environment with a policy that may look at popgym's hidden state, recording what it
 returns; `port_rollout` replays the same actions in the JAX port from the same start state
-(injected by the test) under ``jit(vmap(scan))``; `assert_agrees` compares them step by step.
+(injected by the test) under ``jit(scan)``; `assert_agrees` compares them step by step.
 """
 
 import dataclasses
@@ -75,43 +75,45 @@ def reference_episode(
 
 @eqx.filter_jit
 def _rollout(env, inner, actions, key):
-    keys = jax.random.split(key, actions.shape[:2])
+    # One episode per call: a scan without vmap compiles in about half the time, and the
+    # batch axis is cheap to loop over in Python (vmap is exercised by the other helpers).
+    keys = jax.random.split(key, actions.shape[0])
+    # A fresh episode from the injected inner state (statistics at zero).
+    state = EpisodeState(inner, jnp.zeros((), jnp.zeros(()).dtype), jnp.zeros((), jnp.int32))
 
-    def one(inner, keys, actions):
-        # A fresh episode from the injected inner state (statistics at zero).
-        zero = jnp.zeros((), jnp.int32)
-        state = EpisodeState(inner, jnp.zeros((), jnp.zeros(()).dtype), zero)
+    def body(state, xs):
+        key, action = xs
+        obs, state, reward, done, info = env.step(key, state, action)
+        return state, (obs, reward, done, info, state.inner)
 
-        def body(state, xs):
-            key, action = xs
-            obs, state, reward, done, info = env.step(key, state, action)
-            return state, (obs, reward, done, info, state.inner)
-
-        return jax.lax.scan(body, state, (keys, actions))[1]
-
-    return jax.vmap(one)(inner, keys, actions)
+    return jax.lax.scan(body, state, (keys, actions))[1]
 
 
 def port_rollout(env, inner, actions, seed: int = 0) -> dict[str, Any]:
     """Step the port from the batched inner states `inner` with ``actions[batch, time]``.
 
-    Returns numpy arrays ``[batch, time, ...]``: ``obs``, ``final_obs``, ``reward``, ``done``,
+    Each row is one jitted ``scan`` of ``env.step`` (auto-reset included). Returns numpy
+    arrays ``[batch, time, ...]``: ``obs``, ``final_obs``, ``reward``, ``done``,
     ``terminated``, ``truncated``, ``episode_return``, ``episode_length`` and ``inner`` (the
     inner state after each step, already reset where ``done``).
     """
-    obs, reward, done, info, inner_after = _rollout(
-        env, inner, jnp.asarray(actions), jax.random.PRNGKey(seed)
-    )
+    actions = jnp.asarray(actions)
+    keys = jax.random.split(jax.random.PRNGKey(seed), actions.shape[0])
+    rows = [
+        _rollout(env, jax.tree.map(lambda x, b=b: x[b], inner), actions[b], keys[b])
+        for b in range(actions.shape[0])
+    ]
+    obs, reward, done, info, inner_after = jax.tree.map(lambda *xs: np.stack(xs), *rows)
     return {
-        "obs": np.asarray(obs),
-        "final_obs": np.asarray(info.final_observation),
-        "reward": np.asarray(reward),
-        "done": np.asarray(done),
-        "terminated": np.asarray(info.terminated),
-        "truncated": np.asarray(info.truncated),
-        "episode_return": np.asarray(info.episode_return),
-        "episode_length": np.asarray(info.episode_length),
-        "inner": jax.tree.map(np.asarray, inner_after),
+        "obs": obs,
+        "final_obs": info.final_observation,
+        "reward": reward,
+        "done": done,
+        "terminated": info.terminated,
+        "truncated": info.truncated,
+        "episode_return": info.episode_return,
+        "episode_length": info.episode_length,
+        "inner": inner_after,
     }
 
 

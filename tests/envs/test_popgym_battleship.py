@@ -25,7 +25,7 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._battleship import BattleshipState
+from rtrrl.envs._popgym._battleship import Battleship, BattleshipState
 
 
 def random_shot(env, rng):
@@ -131,3 +131,8 @@ def test_spaces_match_popgym(difficulty):
     assert env.observation_size == ref.observation_space.n
     assert env.action_space == Discrete(int(np.prod(ref.action_space.nvec)))
     assert env.size == ref.board_size and env.ship_sizes == tuple(ref.ship_sizes)
+
+
+def test_unknown_difficulty_is_a_clear_error():
+    with pytest.raises(ValueError, match="Battleship: unknown difficulty 'Expert'.*Easy"):
+        Battleship("Expert")

@@ -30,7 +30,12 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._cartpole import CartPoleState
+from rtrrl.envs._popgym._cartpole import (
+    CartPoleState,
+    NoisyPositionOnlyCartPole,
+    PositionOnlyCartPole,
+    VelocityOnlyCartPole,
+)
 
 X_THRESHOLD = 2.4
 THETA_THRESHOLD = 12 * 2 * np.pi / 360
@@ -212,3 +217,11 @@ def test_aliases():
     for difficulty in DIFFICULTIES:
         alias = make(f"popgym-VelocityOnlyCartPole{difficulty}-v0")
         assert alias == make(f"popgym-VelocityOnlyCartpole{difficulty}-v0")
+
+
+@pytest.mark.parametrize(
+    "port", [PositionOnlyCartPole, VelocityOnlyCartPole, NoisyPositionOnlyCartPole]
+)
+def test_unknown_difficulty_is_a_clear_error(port):
+    with pytest.raises(ValueError, match="unknown difficulty 'Expert'.*Easy"):
+        port("Expert")

@@ -24,7 +24,7 @@ from _popgym_reference_b import (
 from popgym.envs.minesweeper import HiddenSquare
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._minesweeper import MineSweeperState
+from rtrrl.envs._popgym._minesweeper import MineSweeper, MineSweeperState
 
 
 def random_click(env, rng):
@@ -118,3 +118,8 @@ def test_spaces_match_popgym(difficulty):
     assert env.observation_size == ref.observation_space.n
     assert env.action_space == Discrete(int(np.prod(ref.action_space.nvec)))
     assert (env.rows, env.cols) == tuple(ref.action_space.nvec)
+
+
+def test_unknown_difficulty_is_a_clear_error():
+    with pytest.raises(ValueError, match="MineSweeper: unknown difficulty 'Expert'.*Easy"):
+        MineSweeper("Expert")

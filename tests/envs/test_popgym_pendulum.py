@@ -27,7 +27,11 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Box, make
-from rtrrl.envs._popgym._pendulum import PendulumState
+from rtrrl.envs._popgym._pendulum import (
+    NoisyPositionOnlyPendulum,
+    PendulumState,
+    PositionOnlyPendulum,
+)
 
 
 def random_torque(env, rng):
@@ -175,3 +179,9 @@ def test_spaces_and_lengths_match_popgym(task, difficulty):
     low, high = ref.action_space.low, ref.action_space.high
     assert env.action_space == Box(tuple(map(float, low)), tuple(map(float, high)))
     assert env.max_episode_length == ref.max_episode_length
+
+
+@pytest.mark.parametrize("port", [PositionOnlyPendulum, NoisyPositionOnlyPendulum])
+def test_unknown_difficulty_is_a_clear_error(port):
+    with pytest.raises(ValueError, match="unknown difficulty 'Expert'.*Easy"):
+        port("Expert")

@@ -8,7 +8,8 @@ from jaxtyping import ArrayLike
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment
 from .._spaces import Discrete
-from ._common import DIFFICULTIES, one_hot_concat, popgym_id, register_task
+from ._common import one_hot_concat, popgym_id, register_task
+from ._port import difficulty_config
 
 # difficulty -> board_size, as in popgym.envs.battleship; the fleet is the same everywhere.
 _BOARD_SIZE = {"Easy": 8, "Medium": 10, "Hard": 12}
@@ -97,13 +98,8 @@ class Battleship(AbstractEpisodicEnvironment):
     ship_sizes: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        if difficulty not in _BOARD_SIZE:
-            raise ValueError(
-                f"Battleship: unknown difficulty {difficulty!r}; expected one of "
-                f"{list(DIFFICULTIES)}."
-            )
         self.difficulty = difficulty
-        self.size = _BOARD_SIZE[difficulty]
+        self.size = difficulty_config("Battleship", difficulty, _BOARD_SIZE)
         self.ship_sizes = _SHIP_SIZES
 
     @property

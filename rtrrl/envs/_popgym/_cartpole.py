@@ -20,9 +20,11 @@ from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._registry import EnvSpec, register
 from .._spaces import Discrete
-from ._common import DIFFICULTIES, popgym_id, register_task
+from ._common import popgym_id, register_task
+from ._port import difficulty_config
 
-# gymnasium CartPoleEnv constants, computed the same way so float64 results agree bit for bit.
+# gymnasium CartPoleEnv constants, derived the same way (e.g. total mass 0.1 + 1.0) so the
+# float64 arithmetic matches gymnasium's up to the last bit of cos/sin.
 _GRAVITY = 9.8
 _MASS_CART = 1.0
 _MASS_POLE = 0.1
@@ -42,13 +44,6 @@ _EPISODE_LENGTH = {"Easy": 200, "Medium": 400, "Hard": 600}
 # difficulty -> noise_sigma of NoisyPositionOnlyCartPole; its episode length stays at 200.
 _NOISE_SIGMA = {"Easy": 0.1, "Medium": 0.2, "Hard": 0.3}
 _NOISY_EPISODE_LENGTH = 200
-
-
-def _check_difficulty(task: str, difficulty: str) -> None:
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(
-            f"{task}: unknown difficulty {difficulty!r}; expected one of {list(DIFFICULTIES)}."
-        )
 
 
 def cartpole_dynamics(physics: Float[Array, "4"], action: Int[ArrayLike, ""]) -> Float[Array, "4"]:
@@ -82,7 +77,7 @@ def cartpole_dynamics(physics: Float[Array, "4"], action: Int[ArrayLike, ""]) ->
 
 
 def cartpole_fallen(physics: Float[Array, "4"]) -> Bool[Array, ""]:
-    """gymnasium's termination: the cart left ``|x| <= 2.4`` or the pole ``|theta| <= 12°``."""
+    """gymnasium's termination: the cart leaves ``|x| <= 2.4`` or the pole ``|theta| <= 12°``."""
     x, _, theta, _ = physics
     return (
         (x < -_X_THRESHOLD)
@@ -172,9 +167,8 @@ class PositionOnlyCartPole(AbstractPopGymCartPole):
     max_episode_length: int = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        _check_difficulty(self.task, difficulty)
         self.difficulty = difficulty
-        self.max_episode_length = _EPISODE_LENGTH[difficulty]
+        self.max_episode_length = difficulty_config(self.task, difficulty, _EPISODE_LENGTH)
 
     def observe(
         self, key: PRNGKey, physics: Float[Array, "4"], *, at_reset: bool
@@ -202,9 +196,8 @@ class VelocityOnlyCartPole(AbstractPopGymCartPole):
     max_episode_length: int = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        _check_difficulty(self.task, difficulty)
         self.difficulty = difficulty
-        self.max_episode_length = _EPISODE_LENGTH[difficulty]
+        self.max_episode_length = difficulty_config(self.task, difficulty, _EPISODE_LENGTH)
 
     def observe(
         self, key: PRNGKey, physics: Float[Array, "4"], *, at_reset: bool
@@ -230,10 +223,9 @@ class NoisyPositionOnlyCartPole(AbstractPopGymCartPole):
     noise_sigma: float = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        _check_difficulty(self.task, difficulty)
         self.difficulty = difficulty
         self.max_episode_length = _NOISY_EPISODE_LENGTH
-        self.noise_sigma = _NOISE_SIGMA[difficulty]
+        self.noise_sigma = difficulty_config(self.task, difficulty, _NOISE_SIGMA)
 
     def observe(
         self, key: PRNGKey, physics: Float[Array, "4"], *, at_reset: bool

@@ -8,7 +8,8 @@ from jaxtyping import ArrayLike
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment
 from .._spaces import Discrete
-from ._common import DIFFICULTIES, one_hot_concat, popgym_id, register_task
+from ._common import one_hot_concat, popgym_id, register_task
+from ._port import difficulty_config
 
 # difficulty -> (rows, cols, mines), as in popgym.envs.minesweeper.
 _CONFIG = {"Easy": (4, 4, 2), "Medium": (6, 6, 6), "Hard": (8, 8, 10)}
@@ -57,13 +58,8 @@ class MineSweeper(AbstractEpisodicEnvironment):
     num_mines: int = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        if difficulty not in _CONFIG:
-            raise ValueError(
-                f"MineSweeper: unknown difficulty {difficulty!r}; expected one of "
-                f"{list(DIFFICULTIES)}."
-            )
         self.difficulty = difficulty
-        self.rows, self.cols, self.num_mines = _CONFIG[difficulty]
+        self.rows, self.cols, self.num_mines = difficulty_config("MineSweeper", difficulty, _CONFIG)
 
     @property
     def name(self) -> str:

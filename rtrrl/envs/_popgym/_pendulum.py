@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._spaces import Box
-from ._common import DIFFICULTIES, popgym_id, register_task
+from ._common import popgym_id, register_task
+from ._port import difficulty_config
 
 # gymnasium PendulumEnv constants (default g = 10).
 _MAX_SPEED = 8.0
@@ -33,13 +34,6 @@ _EPISODE_LENGTH = {"Easy": 200, "Medium": 150, "Hard": 100}
 # difficulty -> noise_sigma of NoisyPositionOnlyPendulum; its episode length stays at 200.
 _NOISE_SIGMA = {"Easy": 0.1, "Medium": 0.2, "Hard": 0.3}
 _NOISY_EPISODE_LENGTH = 200
-
-
-def _check_difficulty(task: str, difficulty: str) -> None:
-    if difficulty not in DIFFICULTIES:
-        raise ValueError(
-            f"{task}: unknown difficulty {difficulty!r}; expected one of {list(DIFFICULTIES)}."
-        )
 
 
 def _angle_normalize(theta: Float[Array, ""]) -> Float[Array, ""]:
@@ -158,9 +152,8 @@ class PositionOnlyPendulum(AbstractPopGymPendulum):
     max_episode_length: int = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        _check_difficulty(self.task, difficulty)
         self.difficulty = difficulty
-        self.max_episode_length = _EPISODE_LENGTH[difficulty]
+        self.max_episode_length = difficulty_config(self.task, difficulty, _EPISODE_LENGTH)
 
     def observe(self, key: PRNGKey, physics: Float[Array, "2"]) -> Float[Array, "2"]:
         del key
@@ -182,10 +175,9 @@ class NoisyPositionOnlyPendulum(AbstractPopGymPendulum):
     noise_sigma: float = eqx.field(static=True)
 
     def __init__(self, difficulty: str = "Easy"):
-        _check_difficulty(self.task, difficulty)
         self.difficulty = difficulty
         self.max_episode_length = _NOISY_EPISODE_LENGTH
-        self.noise_sigma = _NOISE_SIGMA[difficulty]
+        self.noise_sigma = difficulty_config(self.task, difficulty, _NOISE_SIGMA)
 
     def observe(self, key: PRNGKey, physics: Float[Array, "2"]) -> Float[Array, "2"]:
         noise = self.noise_sigma * jax.random.normal(key, (2,), physics.dtype)
