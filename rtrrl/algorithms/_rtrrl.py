@@ -1,0 +1,497 @@
+"""RTRRL: the online recurrent actor-critic of Lemmel & Grosu (AAAI 2025)."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar
+from ..cells import AbstractCell
+from ..envs import (
+    AbstractEnvironment,
+    Box,
+    Discrete,
+    RunningMeanStd,
+    meta_rl_input,
+    meta_rl_input_size,
+)
+from ..estimators import AbstractGradientEstimator
+from ..heads import (
+    AbstractActor,
+    AbstractFeedback,
+    Backprop,
+    CategoricalActor,
+    Critic,
+    GaussianActor,
+)
+from ..traces import AbstractTrace, AccumulatingTrace
+from ._evaluate import first_episode_returns
+from ._rtrrl_state import AgentParams, EnvCarry, RTRRLState, StepMetrics, Traces
+
+# Rewards are divided by sqrt(Var[G] + ε); the statistics start from one pseudo-sample of
+# variance 1 so that the first steps (one sample has no spread) are not blown up.
+_RETURN_EPSILON = 1e-8
+_RETURN_PRIOR_COUNT = 1.0
+
+
+def _trainable(tree: PyTree[Any]) -> PyTree[Any]:
+    return eqx.filter(tree, eqx.is_inexact_array)
+
+
+def _tree_where(condition: Bool[Array, ""], on_true: PyTree[Any], on_false: PyTree[Any]):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
+
+
+def _decayed_plus(trace: PyTree[Any], decay: Scalar | float, grad: PyTree[Any]) -> PyTree[Any]:
+    """``decay · trace + grad`` (an accumulating trace's update)."""
+    return jax.tree.map(lambda e, g: decay * e + g, trace, grad)
+
+
+def _combination(a: PyTree[Any], wa: Scalar | float, b: PyTree[Any], wb: Scalar | float):
+    """``wa · a + wb · b``."""
+    return jax.tree.map(lambda x, y: wa * x + wb * y, a, b)
+
+
+def _linear_head_grad(head, weight_grad: Array, bias_grad: Array) -> PyTree[Any]:
+    """A PyTree shaped like the head's trainable leaves holding ``(∂/∂W, ∂/∂b)``.
+
+    For ``z = W y + b`` with output error ``e``, ``∂/∂W = e yᵀ`` and ``∂/∂b = e``.
+    """
+    return eqx.tree_at(lambda h: (h.weight, h.bias), _trainable(head), (weight_grad, bias_grad))
+
+
+class RTRRL(eqx.Module):
+    """Real-time recurrent reinforcement learning: online TD(λ) actor-critic on an RNN.
+
+    One step per environment (PAPER.md, "One step"), with features ``y = cell.output(h)``:
+
+    1. ``x_t = [o_t, a_{t-1}, r_t]`` (Meta-RL input; ``x_t = o_t`` if ``meta_rl=False``);
+       ``h_t, Ĵ_t = estimator.step(cell, h_{t-1}, x_t, Ĵ_{t-1})``.
+    2. ``a_t ~ π(·|y_t)``, ``v_t = v̂(y_t)``; the environment returns ``o_{t+1}, r_{t+1}``.
+    3. ``h_{t+1} = cell(h_t, x_{t+1})`` from the observation the step produced (before any
+       automatic reset, so a time-limit cut bootstraps), ``v_{t+1} = v̂(y_{t+1})`` and
+       ``δ = r_{t+1} - r̄ + γ (1 - terminated) v_{t+1} - v_t``.
+    4. Traces, all decaying by ``γλ`` and reset at episode ends:
+       ``e_C ← γλ_C e_C + ∇v̂`` (or the dutch trace), ``e_A ← γλ_A e_A + ∇ log π(a_t)``,
+       ``e_R ← γλ_R e_R + Ĵ_tᵀ (g_C + η_A g_A)`` where ``g = Mᵀ e`` carries each head's
+       output error ``e`` to the features through the feedback mode's matrix ``M``.
+    5. Ascent directions ``δ e_C``, ``δ e_A + η_H ∇H``, ``δ e_R + η_H Ĵ_tᵀ g_H``, averaged over
+       the environments and handed (negated) to the optimiser: one update per step.
+
+    **Arguments:**
+
+    - ``cell``: an `AbstractCell` whose ``input_size`` is `input_size(env)`;
+      `rtrrl.cells.Identity` gives linear TD(λ) on the raw input.
+    - ``estimator``: an `AbstractGradientEstimator` (`RFLO()`, `RTRL()`, ...) that can serve
+      ``cell`` (checked here).
+    - ``feedback``: `Backprop()` (default) or `FeedbackAlignment(key=...)`.
+    - ``critic_trace``: `AccumulatingTrace()` (default) or `DutchTrace()`.
+    - ``gamma``, ``lambda_actor``, ``lambda_critic``, ``lambda_cell``: in [0, 1].
+    - ``lr_actor``, ``lr_critic``, ``lr_cell``: Adam step sizes α_A, α_C, α_R (> 0).
+    - ``eta_actor``: weight η_A of the actor's error in the recurrent trace (>= 0).
+    - ``eta_entropy``: entropy regularisation η_H (>= 0).
+    - ``max_grad_norm``: global-norm clipping before Adam (``None`` disables).
+    - ``optimizer``: an optax transformation to use instead of the default
+      ``chain(clip_by_global_norm, Adam per group)``; it receives descent directions.
+    - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
+      ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
+    - ``scale_rewards``: divide rewards by the running std of the discounted return.
+    - ``meta_rl``: feed the previous action and reward to the cell.
+    - ``freeze_cell``: never train the cell (the echo-state ablation).
+    - ``actor``, ``critic``: heads to start from; by default built at `init` from the
+      environment's action space.
+    """
+
+    cell: AbstractCell
+    estimator: AbstractGradientEstimator
+    feedback: AbstractFeedback = Backprop()
+    critic_trace: AbstractTrace = AccumulatingTrace()
+    gamma: float = 0.99
+    lambda_actor: float = 0.99
+    lambda_critic: float = 0.99
+    lambda_cell: float = 0.99
+    lr_actor: float = 1e-3
+    lr_critic: float = 1e-3
+    lr_cell: float = 1e-3
+    eta_actor: float = 1.0
+    eta_entropy: float = 1e-5
+    max_grad_norm: float | None = None
+    optimizer: optax.GradientTransformation | None = eqx.field(default=None, static=True)
+    average_reward: bool = eqx.field(default=False, static=True)
+    eta_average_reward: float = 1e-3
+    scale_rewards: bool = eqx.field(default=True, static=True)
+    meta_rl: bool = eqx.field(default=True, static=True)
+    freeze_cell: bool = eqx.field(default=False, static=True)
+    actor: AbstractActor | None = None
+    critic: Critic | None = None
+
+    def __check_init__(self):
+        for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"RTRRL: `{name}` must lie in [0, 1], got {value}.")
+        for name in ("lr_actor", "lr_critic", "lr_cell"):
+            value = getattr(self, name)
+            if not value > 0.0:
+                raise ValueError(f"RTRRL: `{name}` must be > 0, got {value}.")
+        for name in ("eta_actor", "eta_entropy", "eta_average_reward"):
+            value = getattr(self, name)
+            if not value >= 0.0:
+                raise ValueError(f"RTRRL: `{name}` must be >= 0, got {value}.")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0.0:
+            raise ValueError(
+                f"RTRRL: `max_grad_norm` must be > 0 (or None to disable), got "
+                f"{self.max_grad_norm}."
+            )
+        if not isinstance(self.cell, AbstractCell):
+            raise TypeError(f"RTRRL: `cell` must be an AbstractCell, got {type(self.cell)}.")
+        if not isinstance(self.estimator, AbstractGradientEstimator):
+            raise TypeError(
+                f"RTRRL: `estimator` must be an AbstractGradientEstimator, got "
+                f"{type(self.estimator)}."
+            )
+        if not self.freeze_cell:
+            # An estimator that cannot serve this cell raises here, naming both.
+            x = jnp.zeros((self.cell.input_size,), jnp.zeros(()).dtype)
+            self.estimator.init(self.cell, self.cell.init_hidden(), x)
+
+    # ------------------------------------------------------------------ construction
+
+    def input_size(self, env: AbstractEnvironment) -> int:
+        """Size of ``x_t`` in `env`; the cell's ``input_size`` must equal it."""
+        return meta_rl_input_size(env) if self.meta_rl else env.observation_size
+
+    def _heads(self, key: PRNGKey, env: AbstractEnvironment) -> tuple[AbstractActor, Critic]:
+        actor_key, critic_key = jax.random.split(key)
+        features = self.cell.feature_size
+        space = env.action_space
+        actor = self.actor
+        if actor is None:
+            if isinstance(space, Discrete):
+                actor = CategoricalActor(features, space.n, key=actor_key)
+            else:
+                actor = GaussianActor(features, space.low, space.high, key=actor_key)
+        if isinstance(actor, CategoricalActor) and not isinstance(space, Discrete):
+            raise ValueError(
+                f"RTRRL: a CategoricalActor cannot act in {env.name}, whose actions are "
+                f"continuous ({space}). Use a GaussianActor (or leave `actor=None`)."
+            )
+        if isinstance(actor, GaussianActor) and not isinstance(space, Box):
+            raise ValueError(
+                f"RTRRL: a GaussianActor cannot act in {env.name}, whose actions are discrete "
+                f"({space}). Use a CategoricalActor (or leave `actor=None`)."
+            )
+        if isinstance(actor, CategoricalActor) and actor.num_actions != space.n:
+            raise ValueError(
+                f"RTRRL: the actor has {actor.num_actions} actions but {env.name} has {space.n}."
+            )
+        critic = self.critic if self.critic is not None else Critic(features, key=critic_key)
+        return actor, critic
+
+    def _optimizer(self, params: AgentParams) -> optax.GradientTransformation:
+        if self.optimizer is not None:
+            return self.optimizer
+        # One global-norm clip, then Adam with the step size of each group (PAPER.md step 7).
+        labels = AgentParams(
+            cell=jax.tree.map(lambda _: "cell", _trainable(params.cell)),
+            actor=jax.tree.map(lambda _: "actor", _trainable(params.actor)),
+            critic=jax.tree.map(lambda _: "critic", _trainable(params.critic)),
+        )
+        groups = {
+            "cell": optax.adam(self.lr_cell),
+            "actor": optax.adam(self.lr_actor),
+            "critic": optax.adam(self.lr_critic),
+        }
+        clip = (
+            optax.identity()
+            if self.max_grad_norm is None
+            else optax.clip_by_global_norm(self.max_grad_norm)
+        )
+        return optax.chain(clip, optax.multi_transform(groups, labels))
+
+    def _episode_start_memory(self, params: AgentParams, obs: Float[Array, " obs"], env):
+        """``(prev_action, prev_reward, episode_start, hidden, estimator, traces)`` of a new
+        episode whose first observation is `obs`."""
+        dtype = obs.dtype
+        prev_action = env.action_space.zero()
+        prev_reward = jnp.zeros((), dtype)
+        hidden = params.cell.init_hidden()
+        x = self._input(obs, prev_action, prev_reward, jnp.ones((), bool), env)
+        estimator = self.estimator.init(params.cell, hidden, x) if not self.freeze_cell else None
+        traces = Traces(
+            critic=self.critic_trace.init(_trainable(params.critic)),
+            actor=jax.tree.map(jnp.zeros_like, _trainable(params.actor)),
+            cell=jax.tree.map(jnp.zeros_like, _trainable(params.cell)),
+        )
+        return prev_action, prev_reward, jnp.ones((), bool), hidden, estimator, traces
+
+    def init(self, key: PRNGKey, env: AbstractEnvironment, *, num_envs: int = 1) -> RTRRLState:
+        """The training state for `num_envs` parallel copies of `env`.
+
+        Raises:
+            ValueError: the cell's input size does not match `env`, the actor does not fit its
+                action space, or `num_envs` < 1.
+        """
+        if num_envs < 1:
+            raise ValueError(f"RTRRL.init: `num_envs` must be >= 1, got {num_envs}.")
+        expected = self.input_size(env)
+        if self.cell.input_size != expected:
+            what = (
+                "observation, previous action, previous reward" if self.meta_rl else "observation"
+            )
+            raise ValueError(
+                f"RTRRL.init: the cell reads {self.cell.input_size} inputs but {env.name} gives "
+                f"{expected} ({what}). Build the cell with input_size={expected}."
+            )
+        head_key, env_key = jax.random.split(key)
+        actor, critic = self._heads(head_key, env)
+        params = AgentParams(self.cell, actor, critic)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
+            opt_state = self._optimizer(params).init(_trainable(params))
+        obs, env_state = jax.vmap(env.reset)(jax.random.split(env_key, num_envs))
+        dtype = obs.dtype
+
+        def carry_for(obs_i, env_state_i):
+            prev_action, prev_reward, start, hidden, estimator, traces = self._episode_start_memory(
+                params, obs_i, env
+            )
+            zero = jnp.zeros((), dtype)
+            return EnvCarry(
+                env_state_i,
+                obs_i,
+                prev_action,
+                prev_reward,
+                start,
+                hidden,
+                estimator,
+                traces,
+                previous_value=zero,
+                discounted_return=zero,
+            )
+
+        return RTRRLState(
+            params=params,
+            opt_state=opt_state,
+            feedback=self.feedback.init(actor, critic),
+            envs=jax.vmap(carry_for)(obs, env_state),
+            return_stats=RunningMeanStd(initial_count=_RETURN_PRIOR_COUNT, dtype=dtype),
+            average_reward=jnp.zeros((), dtype),
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    # ------------------------------------------------------------------ one step
+
+    def _input(self, obs, prev_action, prev_reward, episode_start, env: AbstractEnvironment):
+        """``x_t``: the Meta-RL input ``[o_t, a_{t-1}, r_t]``, or ``o_t`` alone."""
+        if not self.meta_rl:
+            return obs
+        return meta_rl_input(
+            obs, prev_action, prev_reward, env.action_space, episode_start=episode_start
+        )
+
+    def _env_action(self, actor: AbstractActor, action: Array) -> Array:
+        return actor.clip_action(action) if isinstance(actor, GaussianActor) else action
+
+    def step(
+        self, state: RTRRLState, env: AbstractEnvironment, key: PRNGKey
+    ) -> tuple[RTRRLState, StepMetrics]:
+        """One online step in every environment, then one optimiser update.
+
+        Arguments:
+            state: from `init` (or a previous `step`).
+            env: the environment `state` was initialised with.
+            key: a fresh key for this step (split here per environment).
+
+        Returns:
+            ``(next_state, metrics)``.
+        """
+        params = state.params
+        num_envs = state.envs.obs.shape[0]
+        act_keys, env_keys = jnp.split(jax.random.split(key, 2 * num_envs), 2)
+
+        # Phase 1, per environment: advance the cell, act, step the environment.
+        def act(carry: EnvCarry, act_key: PRNGKey, env_key: PRNGKey):
+            x = self._input(
+                carry.obs, carry.prev_action, carry.prev_reward, carry.episode_start, env
+            )
+            if self.freeze_cell:
+                hidden, estimator = params.cell(carry.hidden, x), carry.estimator
+            else:
+                hidden, estimator = self.estimator.step(
+                    params.cell, carry.hidden, x, carry.estimator
+                )
+            features = params.cell.output(hidden)
+            z = params.actor.preactivation(features)
+            action = params.actor.sample_from(z, key=act_key)
+            value = params.critic(features)
+            step = env.step(env_key, carry.env_state, self._env_action(params.actor, action))
+            return (hidden, estimator, features, z, action, value), step
+
+        acted, (obs, env_state, reward, done, info) = jax.vmap(act)(state.envs, act_keys, env_keys)
+
+        # Shared reward scale: the discounted returns of all environments update one statistic.
+        discounted = state.envs.discounted_return * self.gamma + reward
+        return_stats = state.return_stats
+        if self.scale_rewards:
+            return_stats = return_stats.update(discounted)
+            reward = reward / return_stats.std(_RETURN_EPSILON)
+        discounted = jnp.where(info.terminated, jnp.zeros_like(discounted), discounted)
+
+        # Phase 2, per environment: TD error, traces and ascent directions.
+        matrix_actor, matrix_critic = self.feedback.matrices(
+            state.feedback, params.actor, params.critic
+        )
+
+        def learn(carry: EnvCarry, acted, reward, info):
+            hidden, estimator, features, z, action, value = acted
+            x_next = self._input(info.final_observation, action, reward, jnp.zeros((), bool), env)
+            value_next = params.critic(params.cell.output(params.cell(hidden, x_next)))
+            not_terminal = 1.0 - info.terminated.astype(value.dtype)
+            td_error = (
+                reward - state.average_reward + self.gamma * not_terminal * value_next - value
+            )
+
+            # Output errors of the heads, ∂/∂z, and their images at the features Mᵀe.
+            error_log_prob = jax.grad(params.actor.log_prob_from)(z, action)
+            error_entropy = jax.grad(params.actor.entropy_from)(z)
+            # Parameter gradients of the linear heads: ∇v̂ = (y, 1), ∇ log π = (e yᵀ, e).
+            grad_value = _linear_head_grad(params.critic, features, jnp.ones((), value.dtype))
+            grad_log_prob = _linear_head_grad(
+                params.actor, jnp.outer(error_log_prob, features), error_log_prob
+            )
+            grad_entropy = _linear_head_grad(
+                params.actor, jnp.outer(error_entropy, features), error_entropy
+            )
+
+            traces = carry.traces
+            trace_critic = self.critic_trace.update(
+                traces.critic, grad_value, self.gamma * self.lambda_critic, self.lr_critic
+            )
+            direction_critic = self.critic_trace.direction(
+                trace_critic, grad_value, td_error, value, carry.previous_value
+            )
+            trace_actor = _decayed_plus(traces.actor, self.gamma * self.lambda_actor, grad_log_prob)
+            direction_actor = _combination(trace_actor, td_error, grad_entropy, self.eta_entropy)
+            if self.freeze_cell:
+                trace_cell = traces.cell
+                direction_cell = traces.cell  # all zeros: the cell never learns
+            else:
+                # Ĵᵀ is linear: both cotangents go through the estimator in one vmapped call.
+                to_features = jnp.stack(
+                    [
+                        matrix_critic[0] + self.eta_actor * (matrix_actor.T @ error_log_prob),
+                        matrix_actor.T @ error_entropy,
+                    ]
+                )
+                grads = jax.vmap(lambda c: self.estimator.gradient(params.cell, estimator, c))(
+                    to_features
+                )
+                grad_cell = jax.tree.map(lambda g: g[0], grads)
+                grad_cell_entropy = jax.tree.map(lambda g: g[1], grads)
+                trace_cell = _decayed_plus(traces.cell, self.gamma * self.lambda_cell, grad_cell)
+                direction_cell = _combination(
+                    trace_cell, td_error, grad_cell_entropy, self.eta_entropy
+                )
+            direction = AgentParams(direction_cell, direction_actor, direction_critic)
+            traces = Traces(trace_critic, trace_actor, trace_cell)
+            return direction, traces, td_error, value_next
+
+        directions, traces, td_error, value_next = jax.vmap(learn)(state.envs, acted, reward, info)
+
+        # One optimiser update with the batch-mean ascent direction (optax descends: negate).
+        descent = jax.tree.map(lambda d: -jnp.mean(d, axis=0), directions)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
+            updates, opt_state = self._optimizer(params).update(
+                descent, state.opt_state, _trainable(params)
+            )
+        new_params = eqx.apply_updates(params, updates)
+        average_reward = state.average_reward
+        if self.average_reward:
+            average_reward = average_reward + self.eta_average_reward * jnp.mean(td_error)
+
+        # Episode ends: fresh memory (built with the new parameters) for the next episode.
+        hidden, estimator, _, _, action, _ = acted
+
+        def next_carry(carry, env_state, obs, done, *continuing_and_values):
+            *continuing, value_next, discounted = continuing_and_values
+            fresh = self._episode_start_memory(new_params, obs, env)
+            memory = _tree_where(done, fresh, tuple(continuing))
+            previous_value = jnp.where(done, jnp.zeros_like(value_next), value_next)
+            return EnvCarry(env_state, obs, *memory, previous_value, discounted)
+
+        not_start = jnp.zeros_like(done)
+        envs = jax.vmap(next_carry)(
+            state.envs,
+            env_state,
+            obs,
+            done,
+            action,
+            reward,
+            not_start,
+            hidden,
+            estimator,
+            traces,
+            value_next,
+            discounted,
+        )
+        leaves = jax.tree.leaves(_trainable(new_params))
+        all_finite = jnp.all(jnp.isfinite(td_error)) & jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])
+        )
+        metrics = StepMetrics(
+            td_error_sq=jnp.mean(td_error**2),
+            episodes_finished=jnp.sum(done.astype(jnp.int32)),
+            return_sum=jnp.sum(jnp.where(done, info.episode_return, 0.0)),
+            all_finite=all_finite,
+        )
+        new_state = RTRRLState(
+            params=new_params,
+            opt_state=opt_state,
+            feedback=state.feedback,
+            envs=envs,
+            return_stats=return_stats,
+            average_reward=average_reward,
+            iteration=state.iteration + 1,
+        )
+        return new_state, metrics
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(
+        self,
+        state: RTRRLState,
+        env: AbstractEnvironment,
+        key: PRNGKey,
+        *,
+        num_envs: int,
+        num_steps: int,
+        greedy: bool = False,
+    ) -> Float[Array, " num_envs"]:
+        """Returns of one episode in each of `num_envs` fresh environments, without learning.
+
+        The agent sees exactly the training input pipeline (same Meta-RL input and the same,
+        now frozen, reward scale), so train and evaluation returns are comparable.
+        """
+        params = state.params
+
+        def policy(memory, obs, raw_reward, is_first, policy_key):
+            hidden, prev_action = memory
+            hidden = jnp.where(is_first, params.cell.init_hidden(), hidden)
+            reward = raw_reward
+            if self.scale_rewards:
+                reward = raw_reward / state.return_stats.std(_RETURN_EPSILON)
+            x = self._input(obs, prev_action, reward, is_first, env)
+            hidden = params.cell(hidden, x)
+            z = params.actor.preactivation(params.cell.output(hidden))
+            if greedy:
+                action = params.actor.mode_from(z)
+            else:
+                action = params.actor.sample_from(z, key=policy_key)
+            return self._env_action(params.actor, action), (hidden, action)
+
+        memory = (params.cell.init_hidden(), env.action_space.zero())
+        return first_episode_returns(
+            env, policy, memory, key, num_envs=num_envs, num_steps=num_steps
+        )

@@ -1,0 +1,170 @@
+"""Checkpoints: one file holding the training states and the loop's bookkeeping.
+
+Layout of ``checkpoint.rtrrl``::
+
+    b"RTRRL-CHECKPOINT\\n"           magic line
+    8 bytes, little-endian            length of the JSON header
+    JSON header                       {"format", "config", "progress", "sha256"}
+    payload                           `eqx.tree_serialise_leaves` of the states
+
+It is written to a temporary file in the same folder, flushed to disk, then renamed over the
+old checkpoint (`os.replace` is atomic on POSIX), so an interrupted save never leaves a
+half-written checkpoint. Loading checks the magic line, the header, the payload's SHA-256 and
+that the run's configuration matches, and says which of these failed.
+"""
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+
+from ._types import PyTree
+from .training import TrainProgress
+
+CHECKPOINT_NAME = "checkpoint.rtrrl"
+_MAGIC = b"RTRRL-CHECKPOINT\n"
+_FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or belongs to a different configuration."""
+
+
+def _encode_progress(progress: TrainProgress) -> dict[str, Any]:
+    # NaN/inf are not JSON: store them as strings and restore them on load.
+    def clean(value):
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            return repr(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return clean(dataclasses.asdict(progress))
+
+
+def _decode_progress(data: dict[str, Any]) -> TrainProgress:
+    special = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+    def restore(value):
+        if isinstance(value, str) and value in special:
+            return special[value]
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        return value
+
+    return TrainProgress(**restore(data))
+
+
+def save_checkpoint(
+    path: str | Path, states: PyTree[Any], progress: TrainProgress, config: dict[str, Any]
+) -> Path:
+    """Atomically write `states`, `progress` and `config` to `path` (a file or a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, states)
+    payload = buffer.getvalue()
+    header = json.dumps(
+        {
+            "format": _FORMAT,
+            "config": config,
+            "progress": _encode_progress(progress),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
+    ).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + struct.pack("<Q", len(header)) + header + payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
+    """``(header, payload)`` of a checkpoint, after checking its magic line and checksum."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CheckpointError(f"No checkpoint at {path}: was the run started with --out there?")
+    data = path.read_bytes()
+    if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 8:
+        raise CheckpointError(f"{path} is not an rtrrl checkpoint (bad magic line).")
+    (length,) = struct.unpack("<Q", data[len(_MAGIC) : len(_MAGIC) + 8])
+    start = len(_MAGIC) + 8
+    try:
+        header = json.loads(data[start : start + length])
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(
+            f"{path} is corrupt: its header is not valid JSON ({error})."
+        ) from None
+    payload = data[start + length :]
+    if header.get("format") != _FORMAT:
+        raise CheckpointError(
+            f"{path} has checkpoint format {header.get('format')!r}; this rtrrl reads format "
+            f"{_FORMAT}."
+        )
+    if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise CheckpointError(
+            f"{path} is corrupt: its data does not match the checksum in its header (was the "
+            "file truncated or modified?)."
+        )
+    return header, payload
+
+
+def load_checkpoint(
+    path: str | Path, like: PyTree[Any], config: dict[str, Any] | None = None
+) -> tuple[PyTree[Any], TrainProgress, dict[str, Any]]:
+    """Read a checkpoint into the structure of `like`.
+
+    Arguments:
+        path: the checkpoint file or the run folder holding it.
+        like: states of the same structure and shapes (e.g. freshly initialised ones).
+        config: if given, the configuration the checkpoint must have been written with;
+            differing entries are named in the error.
+
+    Returns:
+        ``(states, progress, saved_config)``.
+
+    Raises:
+        CheckpointError: missing, corrupt, or mismatched checkpoint.
+    """
+    header, payload = read_checkpoint_header(path)
+    saved = header["config"]
+    if config is not None and saved != config:
+        keys = sorted(set(saved) | set(config))
+        diff = [
+            f"{k}: checkpoint={saved.get(k)!r}, now={config.get(k)!r}"
+            for k in keys
+            if saved.get(k) != config.get(k)
+        ]
+        raise CheckpointError(
+            f"The checkpoint at {path} was written by a different configuration; differing "
+            f"entries: {'; '.join(diff)}."
+        )
+    try:
+        states = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+    except Exception as error:  # shapes/dtypes/structure differ
+        raise CheckpointError(
+            f"The checkpoint at {path} does not fit this model (different sizes or "
+            f"structure): {error}"
+        ) from None
+    return states, _decode_progress(header["progress"]), saved

@@ -1,0 +1,172 @@
+"""The ``rtrrl`` command: ``train``, ``eval``, ``plot``, ``envs`` (built with tyro)."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from .config import TrainConfig, load_config_file
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalCommand:
+    """Evaluate the checkpoint of a run folder (no learning)."""
+
+    run: Path
+    """Run folder written by ``rtrrl train``."""
+    episodes: int = 16
+    """Episodes per seed."""
+    greedy: bool = False
+    """Take the most likely action instead of sampling."""
+    seed: int = 12345
+    """Evaluation seed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotCommand:
+    """Overlay the learning curves of several runs in one PNG."""
+
+    runs: Annotated[tuple[Path, ...], tyro.conf.Positional]
+    """Run folders."""
+    out: Path = Path("runs/comparison.png")
+    """Where to write the figure."""
+    metric: str = "eval_return"
+    """eval_return, train_return or td_error."""
+    title: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvsCommand:
+    """List every environment id with its observation size, action space and source."""
+
+    source: str | None = None
+    """Only ids of this source (gymnax, popgym, brax)."""
+
+
+def _option_value(argv: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _train_defaults(argv: list[str]) -> TrainConfig:
+    """Defaults for ``train``: a resumed run's saved config, or a ``--config`` file."""
+    resume = _option_value(argv, "--resume")
+    if resume is not None:
+        from .runs import load_run_config
+
+        return dataclasses.replace(load_run_config(resume), resume=Path(resume))
+    config_file = _option_value(argv, "--config")
+    if config_file is not None:
+        return TrainConfig(**load_config_file(config_file))
+    return TrainConfig()
+
+
+def _train(config: TrainConfig) -> int:
+    from .checkpoint import CheckpointError
+    from .runs import PLOT_NAME, SUMMARY_NAME, run_training
+    from .training import NonFiniteError
+
+    if config.resume is None:
+        config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
+    try:
+        result = run_training(config)
+    except (ValueError, TypeError, NonFiniteError, CheckpointError, FileExistsError) as error:
+        # Bad values, unknown ids, corrupt checkpoints: the message names the culprit.
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, (ValueError, TypeError)) else 1
+    except KeyboardInterrupt:
+        return 130
+    out = config.resume if config.resume is not None else config.out_dir()
+    best = ", ".join(f"{v:.4g}" for v in result.best_eval_return)
+    print(
+        f"best eval return per seed: {best} | {result.env_steps_per_second:,.0f} env-steps/s "
+        f"(compile {result.compile_seconds:.1f} s)"
+    )
+    print(f"summary: {out / SUMMARY_NAME}")
+    print(f"learning curve: {out / PLOT_NAME}")
+    return 0
+
+
+def _eval(command: EvalCommand) -> int:
+    from .runs import evaluate_run
+
+    returns = evaluate_run(
+        command.run, episodes=command.episodes, greedy=command.greedy, seed=command.seed
+    )
+    for seed, value in returns.items():
+        print(f"seed {seed}: mean return {value:.4g} over {command.episodes} episodes")
+    print(json.dumps({"run": str(command.run), "returns": returns}))
+    return 0
+
+
+def _plot(command: PlotCommand) -> int:
+    from .plotting import plot_runs, read_metrics
+    from .runs import load_run_config
+
+    runs = {}
+    for run in command.runs:
+        try:
+            label = load_run_config(run).run_name()
+        except FileNotFoundError:
+            label = run.name
+        runs[label if label not in runs else str(run)] = read_metrics(run)
+    path = plot_runs(runs, command.out, metric=command.metric, title=command.title)
+    print(f"wrote {path}")
+    return 0
+
+
+def _envs(command: EnvsCommand) -> int:
+    from .envs.__main__ import print_table
+
+    print_table(source=command.source)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtrrl`` console script. ``rtrrl`` alone trains the default."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["train", *argv]
+    if argv[0] == "train":
+        try:
+            defaults = _train_defaults(argv[1:])
+            config = tyro.cli(
+                TrainConfig,
+                default=defaults,
+                args=argv[1:],
+                prog="rtrrl train",
+                description=TrainConfig.__doc__,
+            )
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return _train(config)
+    command = tyro.extras.subcommand_cli_from_dict(
+        {
+            "train": TrainConfig,
+            "eval": EvalCommand,
+            "plot": PlotCommand,
+            "envs": EnvsCommand,
+        },
+        args=argv,
+        prog="rtrrl",
+        description="Online recurrent reinforcement learning (RTRRL) in JAX.",
+    )
+    if isinstance(command, EvalCommand):
+        return _eval(command)
+    if isinstance(command, PlotCommand):
+        return _plot(command)
+    if isinstance(command, EnvsCommand):
+        return _envs(command)
+    return _train(command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

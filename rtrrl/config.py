@@ -1,0 +1,313 @@
+"""Typed run configuration and the builders that turn it into an environment and a learner.
+
+`TrainConfig` is what ``rtrrl train`` parses (every field is a flag; ``--config FILE`` gives
+defaults from YAML or TOML). `build_env` and `build_algorithm` construct everything once
+*before* training starts, so every bad value fails up front with a message naming it.
+"""
+
+import dataclasses
+import difflib
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import jax
+import yaml
+
+from . import envs
+from ._types import PRNGKey
+from .algorithms import RTRRL
+from .cells import CTRNN, LRU, NCP, AbstractCell, Identity, RandomSparse
+from .estimators import RFLO, RTRL, AbstractGradientEstimator, LocalMSE, TruncatedBPTT
+from .heads import Backprop, FeedbackAlignment
+from .traces import AccumulatingTrace, DutchTrace
+from .training import LoopConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train an online recurrent RL agent (defaults: the paper's Table 1)."""
+
+    env: str = "CartPole-v1"
+    """Environment id (``rtrrl envs`` lists them)."""
+    env_option: tuple[str, ...] = ()
+    """Environment options as KEY=VALUE, e.g. ``memory_length=8``."""
+    obs_mask: str | None = None
+    """Keep only some observation entries: ``pos``, ``vel`` or indices like ``0,2``."""
+    cell: Literal["ctrnn", "lru", "linear"] = "ctrnn"
+    """Recurrent cell; ``linear`` is linear TD(λ) on the raw input (no recurrent cell)."""
+    estimator: Literal["rflo", "rtrl", "local-mse", "tbptt"] = "rflo"
+    """Online gradient estimator of the cell."""
+    window: int = 8
+    """Truncation window of ``--estimator tbptt``."""
+    feedback: Literal["backprop", "alignment"] = "backprop"
+    """How head errors reach the cell: head weights, or fixed random matrices."""
+    critic_trace: Literal["accumulating", "dutch"] = "accumulating"
+    """Critic eligibility trace: accumulating, or dutch (true online TD(λ))."""
+    wiring: Literal["dense", "random", "ncp"] = "dense"
+    """CTRNN wiring mask."""
+    density: float = 0.5
+    """Fraction of connections kept by ``--wiring random`` and ``--wiring ncp``."""
+    motor_neurons: int = 8
+    """Motor (output-layer) neurons of ``--wiring ncp``."""
+    hidden_size: int = 32
+    """Number of neurons N."""
+    dt: float = 1.0
+    """CTRNN Euler step."""
+    steps: int = 1_000_000
+    """Environment steps per seed."""
+    num_envs: int = 1
+    """Parallel environments per seed (the paper uses 1)."""
+    seeds: int = 1
+    """Number of seeds, trained together in one compiled program."""
+    seed: int = 0
+    """First seed; seeds are seed, seed+1, ..."""
+    gamma: float = 0.99
+    lambda_actor: float = 0.99
+    lambda_critic: float = 0.99
+    lambda_cell: float = 0.99
+    lr_actor: float = 1e-3
+    lr_critic: float = 1e-3
+    lr_cell: float = 1e-3
+    eta_actor: float = 1.0
+    """Weight of the actor's error in the recurrent trace (η_A)."""
+    eta_entropy: float = 1e-5
+    """Entropy regularisation (η_H)."""
+    max_grad_norm: float | None = None
+    """Global-norm clipping before Adam (None disables)."""
+    average_reward: bool = False
+    """Average-reward TD for continuing tasks."""
+    scale_rewards: bool = True
+    """Divide rewards by the running std of the discounted return."""
+    meta_rl: bool = True
+    """Feed previous action and reward to the cell."""
+    freeze_cell: bool = False
+    """Never train the cell (echo-state ablation)."""
+    eval_every: int = 10_000
+    """Environment steps (per seed) between evaluations."""
+    eval_envs: int = 8
+    """Episodes per evaluation (one per environment)."""
+    eval_steps: int | None = None
+    """Steps per evaluation (default: the environment's episode limit, else 1000)."""
+    greedy_eval: bool = False
+    """Evaluate the most likely action instead of sampling."""
+    patience: int | None = 20
+    """Stop a seed after this many evaluations without improvement (None: never)."""
+    out: Path | None = None
+    """Run folder (default: runs/<env>-<cell>-<estimator>-seed<seed>-<date>-<time>)."""
+    checkpoint_every: int = 10
+    """Evaluations between checkpoints."""
+    resume: Path | None = None
+    """Continue the run saved in this folder (its config is used)."""
+    config: Path | None = None
+    """YAML or TOML file of defaults; command-line flags override it."""
+
+    def __post_init__(self):
+        positive_ints = (
+            "window",
+            "hidden_size",
+            "steps",
+            "num_envs",
+            "seeds",
+            "eval_every",
+            "eval_envs",
+            "checkpoint_every",
+        )
+        for name in positive_ints:
+            _check(
+                name,
+                getattr(self, name),
+                lambda v: isinstance(v, int) and v >= 1,
+                "an integer >= 1",
+            )
+        for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell"):
+            _check(name, getattr(self, name), lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
+        for name in ("lr_actor", "lr_critic", "lr_cell", "dt"):
+            _check(name, getattr(self, name), lambda v: v > 0.0, "> 0")
+        for name in ("eta_actor", "eta_entropy"):
+            _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
+        _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
+        _check("seed", self.seed, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+        if self.max_grad_norm is not None:
+            _check("max_grad_norm", self.max_grad_norm, lambda v: v > 0.0, "> 0 (or None)")
+        if self.eval_steps is not None:
+            _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
+        if self.patience is not None:
+            _check("patience", self.patience, lambda v: v >= 1, ">= 1 (or None)")
+
+    def run_name(self) -> str:
+        parts = [self.env.replace("/", "-"), self.cell]
+        if self.cell != "linear":
+            parts.append(self.estimator)
+        return "-".join(parts) + f"-seed{self.seed}"
+
+    def out_dir(self) -> Path:
+        """``out``, or a new folder under ``runs/`` named after the run and the time now."""
+        if self.out is not None:
+            return self.out
+        return Path("runs") / f"{self.run_name()}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The entries that define the run's computation (checkpoints must match them)."""
+        skip = {"out", "resume", "config", "checkpoint_every", "steps", "patience"}
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items() if k not in skip}
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
+
+    def loop(self) -> LoopConfig:
+        return LoopConfig(
+            total_steps=self.steps,
+            num_envs=self.num_envs,
+            num_seeds=self.seeds,
+            seed=self.seed,
+            eval_every=self.eval_every,
+            eval_envs=self.eval_envs,
+            eval_steps=self.eval_steps,
+            greedy_eval=self.greedy_eval,
+            patience=self.patience,
+        )
+
+
+def _check(name: str, value: Any, ok, allowed: str) -> None:
+    if not ok(value):
+        flag = "--" + name.replace("_", "-")
+        raise ValueError(f"`{name}` ({flag}) must be {allowed}, got {value!r}.")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file of `TrainConfig` entries.
+
+    Keys may use ``-`` or ``_``. Unknown keys raise a `ValueError` suggesting close names.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"Config file {path} does not exist.")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ValueError(f"Config file {path}: use a .yaml, .yml or .toml file.")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"Config file {path} could not be parsed: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"Config file {path} must hold a mapping of option names to values.")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"Config file {path}: unknown option {key!r}.{hint}")
+        if name in ("out", "resume", "config") and value is not None:
+            value = Path(value)
+        if name == "env_option":
+            value = tuple(value) if isinstance(value, list) else (value,)
+        values[name] = value
+    return values
+
+
+def parse_env_options(config: TrainConfig) -> dict[str, Any]:
+    """``--env-option KEY=VALUE`` pairs (values parsed as YAML scalars) plus ``--obs-mask``."""
+    options: dict[str, Any] = {}
+    for item in config.env_option:
+        if "=" not in item:
+            raise ValueError(f"--env-option {item!r}: write options as KEY=VALUE.")
+        key, raw = item.split("=", 1)
+        options[key.strip()] = yaml.safe_load(raw)
+    if config.obs_mask is not None:
+        mask = config.obs_mask
+        if mask not in ("pos", "vel"):
+            try:
+                mask = tuple(int(i) for i in mask.split(","))
+            except ValueError:
+                raise ValueError(
+                    f"--obs-mask {config.obs_mask!r}: use pos, vel or comma-separated indices."
+                ) from None
+        options["obs_mask"] = mask
+    return options
+
+
+def build_env(config: TrainConfig) -> envs.AbstractEnvironment:
+    """The environment of `config` (unknown ids and options fail with suggestions)."""
+    return envs.make(config.env, **parse_env_options(config))
+
+
+def build_estimator(config: TrainConfig) -> AbstractGradientEstimator:
+    if config.cell == "linear":
+        # The identity feature map has no parameters: any exact estimator is free.
+        return LocalMSE()
+    if config.estimator == "rflo":
+        return RFLO()
+    if config.estimator == "rtrl":
+        return RTRL()
+    if config.estimator == "local-mse":
+        return LocalMSE()
+    return TruncatedBPTT(config.window)
+
+
+def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> AbstractCell:
+    if config.cell == "linear":
+        return Identity(input_size)
+    if config.cell == "lru":
+        return LRU(input_size, config.hidden_size, key=key)
+    wiring = None
+    if config.wiring == "random":
+        wiring = RandomSparse(config.density)
+    elif config.wiring == "ncp":
+        if config.motor_neurons >= config.hidden_size:
+            raise ValueError(
+                f"`motor_neurons` (--motor-neurons) must be < hidden_size ({config.hidden_size}), "
+                f"got {config.motor_neurons}."
+            )
+        wiring = NCP(config.motor_neurons, density=config.density)
+    return CTRNN(input_size, config.hidden_size, key=key, dt=config.dt, wiring=wiring)
+
+
+def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
+    """A function ``key -> RTRRL`` (each seed draws its own cell), checked once here."""
+    input_size = envs.meta_rl_input_size(env) if config.meta_rl else env.observation_size
+
+    def make(key: PRNGKey) -> RTRRL:
+        cell_key, feedback_key = jax.random.split(key)
+        feedback = (
+            FeedbackAlignment(key=feedback_key) if config.feedback == "alignment" else Backprop()
+        )
+        return RTRRL(
+            cell=build_cell(config, input_size, key=cell_key),
+            estimator=build_estimator(config),
+            feedback=feedback,
+            critic_trace=DutchTrace() if config.critic_trace == "dutch" else AccumulatingTrace(),
+            gamma=config.gamma,
+            lambda_actor=config.lambda_actor,
+            lambda_critic=config.lambda_critic,
+            lambda_cell=config.lambda_cell,
+            lr_actor=config.lr_actor,
+            lr_critic=config.lr_critic,
+            lr_cell=config.lr_cell,
+            eta_actor=config.eta_actor,
+            eta_entropy=config.eta_entropy,
+            max_grad_norm=config.max_grad_norm,
+            average_reward=config.average_reward,
+            scale_rewards=config.scale_rewards,
+            meta_rl=config.meta_rl,
+            freeze_cell=config.freeze_cell,
+        )
+
+    # Trace once now (shapes only, nothing computed): bad combinations (RFLO on an LRU, a
+    # categorical actor on continuous actions, ...) fail before anything is compiled or written.
+    jax.eval_shape(lambda key: make(key).init(key, env, num_envs=1), jax.random.key(config.seed))
+    return make

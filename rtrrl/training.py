@@ -1,0 +1,385 @@
+"""The compiled training loop: chunks of `lax.scan`, evaluation, early stopping, seeds.
+
+One *chunk* is ``steps_per_chunk`` online steps of every seed followed by one evaluation, all
+in one compiled program that is `jax.vmap`-ped over seeds. Python runs only between chunks
+(progress bar, metrics, early stopping, checkpoints), so the per-step cost is that of XLA.
+
+Keys are a pure function of ``(seed, chunk index)``: seed ``s`` uses ``jax.random.key(s)``,
+so seed 3 of a run with ``seed=0, num_seeds=5`` is the same as a run with ``seed=3``, and a
+run resumed from a checkpoint replays exactly the chunks it would have run.
+"""
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._types import Array, PRNGKey, PyTree
+from .envs import AbstractEnvironment
+
+METRIC_COLUMNS = ("step", "seed", "eval_return", "train_return", "td_error", "steps_per_second")
+
+
+class Algorithm(Protocol):
+    """What `train` needs from a learner (`RTRRL`, the baselines)."""
+
+    def init(self, key: PRNGKey, env: AbstractEnvironment, *, num_envs: int) -> PyTree[Any]: ...
+
+    def step(self, state: PyTree[Any], env: AbstractEnvironment, key: PRNGKey): ...
+
+    def evaluate(self, state, env, key, *, num_envs: int, num_steps: int, greedy: bool): ...
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinity; the message names the seed and the chunk."""
+
+
+@dataclasses.dataclass
+class TrainProgress:
+    """Python-side bookkeeping between chunks (saved in checkpoints, so resumes are exact).
+
+    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`.
+    """
+
+    chunk: int = 0
+    rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best_eval_return: list[float] = dataclasses.field(default_factory=list)
+    best_step: list[int] = dataclasses.field(default_factory=list)
+    evals_since_best: list[int] = dataclasses.field(default_factory=list)
+    active: list[bool] = dataclasses.field(default_factory=list)
+    run_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    steps_done: int = 0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    - ``steps`` (evals,), and per seed ``eval_returns``, ``train_returns``, ``td_errors``
+      (evals, seeds): the learning curves (``train_returns`` is NaN where no episode ended);
+    - ``best_eval_return`` / ``best_step`` / ``final_eval_return`` (seeds,);
+    - ``env_steps_per_second``: throughput of the compiled chunks, compile excluded;
+    - ``final_state``: the algorithm state with a leading seed axis.
+    """
+
+    seeds: list[int]
+    steps: np.ndarray
+    eval_returns: np.ndarray
+    train_returns: np.ndarray
+    td_errors: np.ndarray
+    best_eval_return: np.ndarray
+    best_step: np.ndarray
+    final_eval_return: np.ndarray
+    stopped_early: np.ndarray
+    total_steps: int
+    env_steps_per_second: float
+    run_seconds: float
+    compile_seconds: float
+    num_compilations: int
+    final_state: PyTree[Any]
+    progress: TrainProgress
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """Sizes of the loop; validated here so that errors name the offending value."""
+
+    total_steps: int
+    num_envs: int = 1
+    num_seeds: int = 1
+    seed: int = 0
+    eval_every: int = 10_000
+    eval_envs: int = 8
+    eval_steps: int | None = None
+    greedy_eval: bool = False
+    patience: int | None = 20
+
+    def __post_init__(self):
+        for name in ("total_steps", "num_envs", "num_seeds", "eval_every", "eval_envs"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        if self.eval_steps is not None and self.eval_steps < 1:
+            raise ValueError(f"`eval_steps` must be >= 1 (or None), got {self.eval_steps}.")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"`patience` must be >= 1 (or None), got {self.patience}.")
+        if self.seed < 0:
+            raise ValueError(f"`seed` must be >= 0, got {self.seed}.")
+
+    @property
+    def steps_per_chunk(self) -> int:
+        """Online steps (per environment) between two evaluations."""
+        return max(1, self.eval_every // self.num_envs)
+
+    @property
+    def env_steps_per_chunk(self) -> int:
+        return self.steps_per_chunk * self.num_envs
+
+    @property
+    def num_chunks(self) -> int:
+        return math.ceil(self.total_steps / self.env_steps_per_chunk)
+
+
+class _ChunkTotals(eqx.Module):
+    td_error_sq: Array
+    episodes: Array
+    return_sum: Array
+    all_finite: Array
+
+
+def _build(algorithm: Any, key: PRNGKey):
+    return (
+        algorithm(key)
+        if callable(algorithm) and not isinstance(algorithm, eqx.Module)
+        else algorithm
+    )
+
+
+def _eval_steps(config: LoopConfig, env: AbstractEnvironment) -> int:
+    if config.eval_steps is not None:
+        return config.eval_steps
+    limit = getattr(env, "max_episode_steps", None)
+    return int(limit) if limit else 1000
+
+
+def make_chunk_function(
+    algorithm: Algorithm, env: AbstractEnvironment, config: LoopConfig, counter: list[int]
+) -> Callable:
+    """The compiled program of one chunk for all seeds: ``(states, seed_keys, chunk, active)``.
+
+    `counter[0]` counts traces of the program, i.e. compilations (tests check it stays 1).
+    """
+    eval_steps = _eval_steps(config, env)
+
+    def one_seed(state, seed_key, chunk, active):
+        key = jax.random.fold_in(seed_key, chunk)
+        train_key, eval_key = jax.random.split(key)
+
+        def body(carry, step_key):
+            state, totals = carry
+            state, metrics = algorithm.step(state, env, step_key)
+            totals = _ChunkTotals(
+                totals.td_error_sq + metrics.td_error_sq,
+                totals.episodes + metrics.episodes_finished,
+                totals.return_sum + metrics.return_sum,
+                totals.all_finite & metrics.all_finite,
+            )
+            return (state, totals), None
+
+        dtype = jnp.zeros(()).dtype
+        zero = jnp.zeros((), dtype)
+        totals = _ChunkTotals(zero, jnp.zeros((), jnp.int32), zero, jnp.ones((), bool))
+        keys = jax.random.split(train_key, config.steps_per_chunk)
+        (new_state, totals), _ = jax.lax.scan(body, (state, totals), keys)
+        returns = algorithm.evaluate(
+            new_state,
+            env,
+            eval_key,
+            num_envs=config.eval_envs,
+            num_steps=eval_steps,
+            greedy=config.greedy_eval,
+        )
+        # A seed that stopped early keeps its state (early stopping per seed).
+        new_state = jax.tree.map(
+            lambda new, old: jnp.where(active, new, old) if eqx.is_array(new) else new,
+            new_state,
+            state,
+        )
+        return new_state, totals, jnp.mean(returns)
+
+    def chunk_fn(states, seed_keys, chunk, active):
+        counter[0] += 1
+        return jax.vmap(one_seed, in_axes=(0, 0, None, 0))(states, seed_keys, chunk, active)
+
+    return eqx.filter_jit(chunk_fn)
+
+
+def seed_keys(config: LoopConfig) -> tuple[Array, Array]:
+    """``(init_keys, run_keys)``, one per seed, from ``jax.random.key(seed + i)``."""
+    keys = jnp.stack([jax.random.key(config.seed + i) for i in range(config.num_seeds)])
+    split = jax.vmap(jax.random.split)(keys)
+    return split[:, 0], split[:, 1]
+
+
+def init_states(algorithm: Any, env: AbstractEnvironment, config: LoopConfig) -> PyTree[Any]:
+    """The algorithm state of every seed, stacked on a leading axis."""
+    init_keys, _ = seed_keys(config)
+
+    def one(key):
+        return _build(algorithm, key).init(key, env, num_envs=config.num_envs)
+
+    return eqx.filter_jit(eqx.filter_vmap(one))(init_keys)
+
+
+def train(
+    algorithm: Algorithm | Callable[[PRNGKey], Algorithm],
+    env: AbstractEnvironment,
+    config: LoopConfig,
+    *,
+    progress: bool = True,
+    resume: tuple[PyTree[Any], TrainProgress] | None = None,
+    on_chunk: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+    on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
+
+    Arguments:
+        algorithm: a learner (all seeds start from its parameters) or a function
+            ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
+        env: the environment (unbatched; ``config.num_envs`` copies run in parallel).
+        config: loop sizes (`LoopConfig`).
+        progress: show a progress bar with steps/s and the latest evaluation return.
+        resume: ``(states, progress)`` from a checkpoint; the run continues exactly where
+            that one stopped.
+        on_chunk: called after every chunk with the states and the bookkeeping
+            (checkpoints, metrics files).
+        on_interrupt: called with the last completed chunk's states on Ctrl-C, before the
+            `KeyboardInterrupt` propagates.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        NonFiniteError: a parameter or TD error became NaN/inf; nothing of the failing chunk
+            is kept (``on_chunk`` was last called with the good states).
+    """
+    template = _build(algorithm, jax.random.key(config.seed))
+    counter = [0]
+    chunk_fn = make_chunk_function(template, env, config, counter)
+    _, run_keys = seed_keys(config)
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+
+    if resume is None:
+        states = init_states(algorithm, env, config)
+        book = TrainProgress(
+            best_eval_return=[-math.inf] * config.num_seeds,
+            best_step=[0] * config.num_seeds,
+            evals_since_best=[0] * config.num_seeds,
+            active=[True] * config.num_seeds,
+        )
+    else:
+        states, book = resume
+        book = dataclasses.replace(book, rows=list(book.rows))
+
+    start = time.perf_counter()
+    compiled = chunk_fn.lower(
+        states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+    ).compile()
+    book.compile_seconds += time.perf_counter() - start
+
+    bar = tqdm(
+        total=config.num_chunks * config.env_steps_per_chunk,
+        initial=book.steps_done,
+        unit="step",
+        unit_scale=True,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        while book.chunk < config.num_chunks and any(book.active):
+            tic = time.perf_counter()
+            new_states, totals, eval_return = compiled(
+                states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+            )
+            eval_return = np.asarray(eval_return)
+            seconds = time.perf_counter() - tic
+            finite = np.asarray(totals.all_finite) & np.isfinite(eval_return)
+            if not finite.all():
+                bad = [seeds[i] for i in np.flatnonzero(~finite)]
+                raise NonFiniteError(
+                    f"Training produced a non-finite parameter or TD error for seed(s) {bad} in "
+                    f"the chunk ending at step {book.steps_done + config.env_steps_per_chunk}. "
+                    "Lower the learning rates, keep gradient clipping on (max_grad_norm), or "
+                    "check the environment's rewards. The last good checkpoint is kept."
+                )
+            states = new_states
+            book.chunk += 1
+            book.steps_done += config.env_steps_per_chunk
+            book.run_seconds += seconds
+            _record(book, config, seeds, totals, eval_return, seconds)
+            bar.update(config.env_steps_per_chunk)
+            bar.set_postfix(
+                eval=f"{np.mean(eval_return):.3g}",
+                best=f"{np.median(book.best_eval_return):.3g}",
+                sps=f"{config.env_steps_per_chunk * config.num_seeds / seconds:.3g}",
+            )
+            if on_chunk is not None:
+                on_chunk(states, book)
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt(states, book)
+        raise
+    finally:
+        bar.close()
+
+    return _result(book, config, seeds, states, counter[0])
+
+
+def _record(book: TrainProgress, config, seeds, totals, eval_return, seconds) -> None:
+    episodes = np.asarray(totals.episodes)
+    return_sum = np.asarray(totals.return_sum)
+    td = np.sqrt(np.asarray(totals.td_error_sq) / config.steps_per_chunk)
+    for i, seed in enumerate(seeds):
+        if not book.active[i]:
+            continue
+        value = float(eval_return[i])
+        book.rows.append(
+            {
+                "step": book.steps_done,
+                "seed": seed,
+                "eval_return": value,
+                "train_return": float(return_sum[i] / episodes[i]) if episodes[i] else math.nan,
+                "td_error": float(td[i]),
+                "steps_per_second": config.env_steps_per_chunk * config.num_seeds / seconds,
+            }
+        )
+        if value > book.best_eval_return[i]:
+            book.best_eval_return[i], book.best_step[i] = value, book.steps_done
+            book.evals_since_best[i] = 0
+        else:
+            book.evals_since_best[i] += 1
+            if config.patience is not None and book.evals_since_best[i] >= config.patience:
+                book.active[i] = False
+
+
+def _result(book: TrainProgress, config, seeds, states, compilations: int) -> TrainResult:
+    steps = sorted({row["step"] for row in book.rows})
+    index = {step: k for k, step in enumerate(steps)}
+    shape = (len(steps), len(seeds))
+    curves = {name: np.full(shape, np.nan) for name in ("eval_return", "train_return", "td_error")}
+    for row in book.rows:
+        for name, curve in curves.items():
+            curve[index[row["step"]], seeds.index(row["seed"])] = row[name]
+    final = np.array(
+        [
+            next((r["eval_return"] for r in reversed(book.rows) if r["seed"] == s), np.nan)
+            for s in seeds
+        ]
+    )
+    total_env_steps = book.steps_done * config.num_seeds
+    return TrainResult(
+        seeds=seeds,
+        steps=np.asarray(steps),
+        eval_returns=curves["eval_return"],
+        train_returns=curves["train_return"],
+        td_errors=curves["td_error"],
+        best_eval_return=np.asarray(book.best_eval_return),
+        best_step=np.asarray(book.best_step),
+        final_eval_return=final,
+        stopped_early=~np.asarray(book.active),
+        total_steps=book.steps_done,
+        env_steps_per_second=total_env_steps / book.run_seconds if book.run_seconds else math.nan,
+        run_seconds=book.run_seconds,
+        compile_seconds=book.compile_seconds,
+        num_compilations=compilations,
+        final_state=states,
+        progress=book,
+    )
