@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -22,19 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._types import Array, PRNGKey, PyTree
+from .algorithms import AbstractAlgorithm
 from .envs import AbstractEnvironment
 
 METRIC_COLUMNS = ("step", "seed", "eval_return", "train_return", "td_error", "steps_per_second")
-
-
-class Algorithm(Protocol):
-    """What `train` needs from a learner (`RTRRL`, the baselines)."""
-
-    def init(self, key: PRNGKey, env: AbstractEnvironment, *, num_envs: int) -> PyTree[Any]: ...
-
-    def step(self, state: PyTree[Any], env: AbstractEnvironment, key: PRNGKey): ...
-
-    def evaluate(self, state, env, key, *, num_envs: int, num_steps: int, greedy: bool): ...
 
 
 class NonFiniteError(FloatingPointError):
@@ -114,18 +105,26 @@ class LoopConfig:
         if self.seed < 0:
             raise ValueError(f"`seed` must be >= 0, got {self.seed}.")
 
-    @property
-    def steps_per_chunk(self) -> int:
-        """Online steps (per environment) between two evaluations."""
-        return max(1, self.eval_every // self.num_envs)
 
-    @property
-    def env_steps_per_chunk(self) -> int:
-        return self.steps_per_chunk * self.num_envs
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+    """How a `LoopConfig` maps onto an algorithm's steps.
 
-    @property
-    def num_chunks(self) -> int:
-        return math.ceil(self.total_steps / self.env_steps_per_chunk)
+    ``steps_per_chunk`` algorithm steps (each taking ``env_steps_per_step`` environment steps
+    over all ``num_envs`` copies) make one chunk of ``env_steps_per_chunk`` environment steps,
+    as close to ``eval_every`` as whole steps allow.
+    """
+
+    steps_per_chunk: int
+    env_steps_per_chunk: int
+    num_chunks: int
+
+    @classmethod
+    def of(cls, config: LoopConfig, algorithm: AbstractAlgorithm) -> "ChunkPlan":
+        per_step = algorithm.env_steps_per_step(config.num_envs)
+        steps = max(1, config.eval_every // per_step)
+        env_steps = steps * per_step
+        return cls(steps, env_steps, math.ceil(config.total_steps / env_steps))
 
 
 class _ChunkTotals(eqx.Module):
@@ -151,7 +150,11 @@ def _eval_steps(config: LoopConfig, env: AbstractEnvironment) -> int:
 
 
 def make_chunk_function(
-    algorithm: Algorithm, env: AbstractEnvironment, config: LoopConfig, counter: list[int]
+    algorithm: AbstractAlgorithm,
+    env: AbstractEnvironment,
+    config: LoopConfig,
+    plan: ChunkPlan,
+    counter: list[int],
 ) -> Callable:
     """The compiled program of one chunk for all seeds: ``(states, seed_keys, chunk, active)``.
 
@@ -177,7 +180,7 @@ def make_chunk_function(
         dtype = jnp.zeros(()).dtype
         zero = jnp.zeros((), dtype)
         totals = _ChunkTotals(zero, jnp.zeros((), jnp.int32), zero, jnp.ones((), bool))
-        keys = jax.random.split(train_key, config.steps_per_chunk)
+        keys = jax.random.split(train_key, plan.steps_per_chunk)
         (new_state, totals), _ = jax.lax.scan(body, (state, totals), keys)
         returns = algorithm.evaluate(
             new_state,
@@ -220,7 +223,7 @@ def init_states(algorithm: Any, env: AbstractEnvironment, config: LoopConfig) ->
 
 
 def train(
-    algorithm: Algorithm | Callable[[PRNGKey], Algorithm],
+    algorithm: AbstractAlgorithm | Callable[[PRNGKey], AbstractAlgorithm],
     env: AbstractEnvironment,
     config: LoopConfig,
     *,
@@ -253,7 +256,8 @@ def train(
     """
     template = _build(algorithm, jax.random.key(config.seed))
     counter = [0]
-    chunk_fn = make_chunk_function(template, env, config, counter)
+    plan = ChunkPlan.of(config, template)
+    chunk_fn = make_chunk_function(template, env, config, plan, counter)
     _, run_keys = seed_keys(config)
     seeds = [config.seed + i for i in range(config.num_seeds)]
 
@@ -276,7 +280,7 @@ def train(
     book.compile_seconds += time.perf_counter() - start
 
     bar = tqdm(
-        total=config.num_chunks * config.env_steps_per_chunk,
+        total=plan.num_chunks * plan.env_steps_per_chunk,
         initial=book.steps_done,
         unit="step",
         unit_scale=True,
@@ -284,7 +288,7 @@ def train(
         dynamic_ncols=True,
     )
     try:
-        while book.chunk < config.num_chunks and any(book.active):
+        while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
             new_states, totals, eval_return = compiled(
                 states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
@@ -296,20 +300,20 @@ def train(
                 bad = [seeds[i] for i in np.flatnonzero(~finite)]
                 raise NonFiniteError(
                     f"Training produced a non-finite parameter or TD error for seed(s) {bad} in "
-                    f"the chunk ending at step {book.steps_done + config.env_steps_per_chunk}. "
+                    f"the chunk ending at step {book.steps_done + plan.env_steps_per_chunk}. "
                     "Lower the learning rates, keep gradient clipping on (max_grad_norm), or "
                     "check the environment's rewards. The last good checkpoint is kept."
                 )
             states = new_states
             book.chunk += 1
-            book.steps_done += config.env_steps_per_chunk
+            book.steps_done += plan.env_steps_per_chunk
             book.run_seconds += seconds
-            _record(book, config, seeds, totals, eval_return, seconds)
-            bar.update(config.env_steps_per_chunk)
+            _record(book, config, plan, seeds, totals, eval_return, seconds)
+            bar.update(plan.env_steps_per_chunk)
             bar.set_postfix(
                 eval=f"{np.mean(eval_return):.3g}",
                 best=f"{np.median(book.best_eval_return):.3g}",
-                sps=f"{config.env_steps_per_chunk * config.num_seeds / seconds:.3g}",
+                sps=f"{plan.env_steps_per_chunk * config.num_seeds / seconds:.3g}",
             )
             if on_chunk is not None:
                 on_chunk(states, book)
@@ -323,10 +327,10 @@ def train(
     return _result(book, config, seeds, states, counter[0])
 
 
-def _record(book: TrainProgress, config, seeds, totals, eval_return, seconds) -> None:
+def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, seconds) -> None:
     episodes = np.asarray(totals.episodes)
     return_sum = np.asarray(totals.return_sum)
-    td = np.sqrt(np.asarray(totals.td_error_sq) / config.steps_per_chunk)
+    td = np.sqrt(np.asarray(totals.td_error_sq) / plan.steps_per_chunk)
     for i, seed in enumerate(seeds):
         if not book.active[i]:
             continue
@@ -338,7 +342,7 @@ def _record(book: TrainProgress, config, seeds, totals, eval_return, seconds) ->
                 "eval_return": value,
                 "train_return": float(return_sum[i] / episodes[i]) if episodes[i] else math.nan,
                 "td_error": float(td[i]),
-                "steps_per_second": config.env_steps_per_chunk * config.num_seeds / seconds,
+                "steps_per_second": plan.env_steps_per_chunk * config.num_seeds / seconds,
             }
         )
         if value > book.best_eval_return[i]:

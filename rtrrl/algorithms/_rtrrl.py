@@ -27,8 +27,9 @@ from ..heads import (
     GaussianActor,
 )
 from ..traces import AbstractTrace, AccumulatingTrace
+from ._abstract import AbstractAlgorithm, StepMetrics
 from ._evaluate import first_episode_returns
-from ._rtrrl_state import AgentParams, EnvCarry, RTRRLState, StepMetrics, Traces
+from ._rtrrl_state import AgentParams, EnvCarry, RTRRLState, Traces
 
 # Rewards are divided by sqrt(Var[G] + ε); the statistics start from one pseudo-sample of
 # variance 1 so that the first steps (one sample has no spread) are not blown up.
@@ -62,7 +63,7 @@ def _linear_head_grad(head, weight_grad: Array, bias_grad: Array) -> PyTree[Any]
     return eqx.tree_at(lambda h: (h.weight, h.bias), _trainable(head), (weight_grad, bias_grad))
 
 
-class RTRRL(eqx.Module):
+class RTRRL(AbstractAlgorithm):
     """Real-time recurrent reinforcement learning: online TD(λ) actor-critic on an RNN.
 
     One step per environment (PAPER.md, "One step"), with features ``y = cell.output(h)``:
@@ -442,7 +443,7 @@ class RTRRL(eqx.Module):
         )
         metrics = StepMetrics(
             td_error_sq=jnp.mean(td_error**2),
-            episodes_finished=jnp.sum(done.astype(jnp.int32)),
+            episodes_finished=jnp.sum(done, dtype=jnp.int32),
             return_sum=jnp.sum(jnp.where(done, info.episode_return, 0.0)),
             all_finite=all_finite,
         )

@@ -69,16 +69,3 @@ class RTRRLState(eqx.Module):
     return_stats: RunningMeanStd
     average_reward: Scalar
     iteration: Int[Array, ""]
-
-
-class StepMetrics(eqx.Module):
-    """Batch summaries of one online step (cheap to accumulate over a scanned chunk).
-
-    ``episodes_finished`` counts episodes that ended this step, ``return_sum`` sums their
-    (raw, unscaled) returns; ``td_error_sq`` is the batch mean of ``δ²``.
-    """
-
-    td_error_sq: Scalar
-    episodes_finished: Int[Array, ""]
-    return_sum: Scalar
-    all_finite: Bool[Array, ""]
