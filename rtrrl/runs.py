@@ -51,7 +51,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def metrics_text(rows: list[dict[str, float]]) -> str:
+def metrics_text(rows: list[dict[str, float | int]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(METRIC_COLUMNS), lineterminator="\n")
     writer.writeheader()

@@ -40,7 +40,7 @@ class TrainProgress:
     """
 
     chunk: int = 0
-    rows: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    rows: list[dict[str, float | int]] = dataclasses.field(default_factory=list)
     best_eval_return: list[float] = dataclasses.field(default_factory=list)
     best_step: list[int] = dataclasses.field(default_factory=list)
     evals_since_best: list[int] = dataclasses.field(default_factory=list)
