@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar
 from ..cells import AbstractCell
@@ -94,8 +95,9 @@ class RTRRL(AbstractAlgorithm):
     - ``eta_actor``: weight η_A of the actor's error in the recurrent trace (>= 0).
     - ``eta_entropy``: entropy regularisation η_H (>= 0).
     - ``max_grad_norm``: global-norm clipping before Adam (``None`` disables).
-    - ``optimizer``: an optax transformation to use instead of the default
-      ``chain(clip_by_global_norm, Adam per group)``; it receives descent directions.
+    - ``optimizer``: an optax transformation to use instead of the default (Adam with the
+      per-group step sizes above, after optional clipping); it receives the descent
+      direction as a PyTree shaped like the trainable parameters, and ignores the ``lr_*``.
     - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
       ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
     - ``scale_rewards``: divide rewards by the running std of the discounted return.
@@ -191,26 +193,44 @@ class RTRRL(AbstractAlgorithm):
         critic = self.critic if self.critic is not None else Critic(features, key=critic_key)
         return actor, critic
 
-    def _optimizer(self, params: AgentParams) -> optax.GradientTransformation:
+    def _optimizer(self) -> optax.GradientTransformation:
         if self.optimizer is not None:
             return self.optimizer
-        # One global-norm clip, then Adam with the step size of each group (PAPER.md step 7).
-        labels = AgentParams(
-            cell=jax.tree.map(lambda _: "cell", _trainable(params.cell)),
-            actor=jax.tree.map(lambda _: "actor", _trainable(params.actor)),
-            critic=jax.tree.map(lambda _: "critic", _trainable(params.critic)),
-        )
-        groups = {
-            "cell": optax.adam(self.lr_cell),
-            "actor": optax.adam(self.lr_actor),
-            "critic": optax.adam(self.lr_critic),
-        }
+        # One global-norm clip, then Adam (PAPER.md step 7). Adam runs with a unit step on the
+        # flat vector of all parameters and `_step_sizes` applies α_C, α_A, α_R afterwards:
+        # identical to one Adam per group, but one fused update instead of one per leaf.
         clip = (
             optax.identity()
             if self.max_grad_norm is None
             else optax.clip_by_global_norm(self.max_grad_norm)
         )
-        return optax.chain(clip, optax.multi_transform(groups, labels))
+        return optax.chain(clip, optax.scale_by_adam())
+
+    def _step_sizes(self, params: AgentParams) -> Float[Array, " params"]:
+        """The step size of every parameter, flattened like `_flat` (a compile-time constant)."""
+        sizes = AgentParams(
+            cell=jax.tree.map(lambda x: jnp.full_like(x, self.lr_cell), _trainable(params.cell)),
+            actor=jax.tree.map(lambda x: jnp.full_like(x, self.lr_actor), _trainable(params.actor)),
+            critic=jax.tree.map(
+                lambda x: jnp.full_like(x, self.lr_critic), _trainable(params.critic)
+            ),
+        )
+        return ravel_pytree(sizes)[0]
+
+    def _optimizer_target(self, tree: PyTree[Any]) -> PyTree[Any]:
+        """What the optimiser sees: the default one a flat vector, a custom one the PyTree."""
+        return ravel_pytree(tree)[0] if self.optimizer is None else tree
+
+    def _apply_optimizer(self, params: AgentParams, descent: PyTree[Any], opt_state):
+        trainable = _trainable(params)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
+            updates, opt_state = self._optimizer().update(
+                self._optimizer_target(descent), opt_state, self._optimizer_target(trainable)
+            )
+        if self.optimizer is None:
+            _, unravel = ravel_pytree(trainable)
+            updates = unravel(-self._step_sizes(params) * updates)
+        return eqx.apply_updates(params, updates), opt_state
 
     def _episode_start_memory(self, params: AgentParams, obs: Float[Array, " obs"], env):
         """``(prev_action, prev_reward, episode_start, hidden, estimator, traces)`` of a new
@@ -250,7 +270,7 @@ class RTRRL(AbstractAlgorithm):
         actor, critic = self._heads(head_key, env)
         params = AgentParams(self.cell, actor, critic)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
-            opt_state = self._optimizer(params).init(_trainable(params))
+            opt_state = self._optimizer().init(self._optimizer_target(_trainable(params)))
         obs, env_state = jax.vmap(env.reset)(jax.random.split(env_key, num_envs))
         dtype = obs.dtype
 
@@ -403,11 +423,7 @@ class RTRRL(AbstractAlgorithm):
 
         # One optimiser update with the batch-mean ascent direction (optax descends: negate).
         descent = jax.tree.map(lambda d: -jnp.mean(d, axis=0), directions)
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
-            updates, opt_state = self._optimizer(params).update(
-                descent, state.opt_state, _trainable(params)
-            )
-        new_params = eqx.apply_updates(params, updates)
+        new_params, opt_state = self._apply_optimizer(params, descent, state.opt_state)
         average_reward = state.average_reward
         if self.average_reward:
             average_reward = average_reward + self.eta_average_reward * jnp.mean(td_error)
