@@ -1,0 +1,70 @@
+"""Learning checks on tasks the paper solved (PAPER.md, "Results to reproduce").
+
+Paper defaults (32 neurons, RFLO, batch 1, Table 1 hyperparameters) unless a case says
+otherwise; two seeds trained together in one compiled program. Each case asserts that *every*
+seed's best evaluation return reaches the threshold within the step budget; the thresholds
+are the issue's and are never lowered. The budgets are a few times what the runs needed when
+they were recorded (see the issue notes), so they stop early through patience.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rtrrl.config import TrainConfig, build_algorithm, build_env
+from rtrrl.training import train
+
+pytestmark = pytest.mark.slow
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    config: TrainConfig
+    threshold: float
+
+
+CASES = {
+    "CartPole-v1": Case(TrainConfig(env="CartPole-v1", steps=400_000, seeds=2), 475.0),
+    "CartPole-vel": Case(TrainConfig(env="CartPole-vel", steps=400_000, seeds=2), 475.0),
+    "MemoryChain-8": Case(
+        TrainConfig(
+            env="MemoryChain-bsuite",
+            env_option=("memory_length=8",),
+            steps=300_000,
+            seeds=2,
+            eval_envs=32,
+            eval_steps=40,
+        ),
+        0.9,
+    ),
+    "StatelessCartPole": Case(
+        TrainConfig(env="StatelessCartPole", steps=800_000, seeds=2, eval_steps=200), 0.9
+    ),
+    "RepeatPreviousEasy-LRU": Case(
+        TrainConfig(
+            env="popgym-RepeatPreviousEasy-v0",
+            cell="lru",
+            estimator="rtrl",
+            steps=800_000,
+            seeds=2,
+            eval_steps=60,
+        ),
+        0.9,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_reaches_paper_level(name):
+    case = CASES[name]
+    env = build_env(case.config)
+    algorithm = build_algorithm(case.config, env)
+    result = train(algorithm, env, case.config.loop(), progress=False)
+    best = np.asarray(result.best_eval_return)
+    report = (
+        f"{name}: best eval per seed {best.tolist()} at steps {result.best_step.tolist()}, "
+        f"threshold {case.threshold}, {result.total_steps} steps, {result.run_seconds:.0f} s"
+    )
+    print(report)
+    assert np.all(best >= case.threshold), report
