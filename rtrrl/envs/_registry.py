@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 
 from ._base import AbstractEnvironment
+from ._spaces import ActionSpace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,12 +19,17 @@ class EnvSpec:
         factory: ``factory(**options) -> AbstractEnvironment``. Its keyword parameters are
             the options `make` accepts for this id (checked before calling it).
         description: one line for the ``rtrrl envs`` table.
+        observation_size, action_space: optional static metadata (with default options) for
+            the ``rtrrl envs`` table, for sources whose environments are slow to build or
+            import (brax); when absent the table builds the environment to read them.
     """
 
     id: str
     source: str
     factory: Callable[..., AbstractEnvironment]
     description: str = ""
+    observation_size: int | None = None
+    action_space: ActionSpace | None = None
 
     def options(self) -> list[str]:
         """Names of the keyword options this id accepts."""
@@ -32,6 +38,8 @@ class EnvSpec:
 
 
 _REGISTRY: dict[str, EnvSpec] = {}
+# Ids a source library has but this package leaves out, with the reason (shown by `make`).
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register(spec: EnvSpec) -> None:
@@ -41,10 +49,17 @@ def register(spec: EnvSpec) -> None:
     _REGISTRY[spec.id] = spec
 
 
+def mark_unavailable(name: str, reason: str) -> None:
+    """Record that `name` (an id of a source library) is deliberately not registered."""
+    _UNAVAILABLE[name] = reason
+
+
 def spec(name: str) -> EnvSpec:
     """The `EnvSpec` of `name`; an unknown id raises a `ValueError` suggesting close ids."""
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name in _UNAVAILABLE:
+        raise ValueError(f"Environment id {name!r} is not available: {_UNAVAILABLE[name]}")
     close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
     lowered = [k for k in _REGISTRY if name.lower() in k.lower()]
     suggestions = list(dict.fromkeys(close + lowered))[:5]

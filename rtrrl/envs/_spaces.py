@@ -1,10 +1,11 @@
 """Action spaces: what an agent may send to `AbstractEnvironment.step`."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array
+from .._types import Array, Float, Int, PRNGKey
 
 
 class Discrete(eqx.Module):
@@ -19,6 +20,19 @@ class Discrete(eqx.Module):
     @property
     def shape(self) -> tuple[int, ...]:
         return ()
+
+    @property
+    def size(self) -> int:
+        """Length of the action's encoding in the Meta-RL input (a one-hot of length `n`)."""
+        return self.n
+
+    def sample(self, key: PRNGKey) -> Int[Array, ""]:
+        """A uniformly random action (``int32``)."""
+        return jax.random.randint(key, (), 0, self.n, dtype=jnp.int32)
+
+    def zero(self) -> Int[Array, ""]:
+        """A placeholder action of the right type (action 0)."""
+        return jnp.zeros((), jnp.int32)
 
     def check(self, action: Array, env_name: str) -> None:
         """Raise a `TypeError` naming the environment if `action` does not fit (trace time)."""
@@ -49,6 +63,21 @@ class Box(eqx.Module):
     @property
     def shape(self) -> tuple[int, ...]:
         return (len(self.low),)
+
+    @property
+    def size(self) -> int:
+        """Number of action dimensions."""
+        return len(self.low)
+
+    def sample(self, key: PRNGKey) -> Float[Array, " action"]:
+        """A uniformly random action within the bounds (default float dtype)."""
+        dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is on
+        low, high = jnp.asarray(self.low, dtype), jnp.asarray(self.high, dtype)
+        return jax.random.uniform(key, self.shape, dtype, low, high)
+
+    def zero(self) -> Float[Array, " action"]:
+        """A placeholder action of the right type (all zeros)."""
+        return jnp.zeros(self.shape, jax.dtypes.canonicalize_dtype(jnp.float64))
 
     def check(self, action: Array, env_name: str) -> None:
         """Raise a `TypeError` naming the environment if `action` does not fit (trace time)."""
