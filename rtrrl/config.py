@@ -17,8 +17,8 @@ import yaml
 
 from . import envs
 from ._types import PRNGKey
-from .algorithms import RTRRL
-from .cells import CTRNN, LRU, NCP, AbstractCell, Identity, RandomSparse
+from .algorithms import PPO, RTRRL
+from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
 from .estimators import RFLO, RTRL, AbstractGradientEstimator, LocalMSE, TruncatedBPTT
 from .heads import Backprop, FeedbackAlignment
 from .traces import AccumulatingTrace, DutchTrace
@@ -35,8 +35,13 @@ class TrainConfig:
     """Environment options as KEY=VALUE, e.g. ``memory_length=8``."""
     obs_mask: str | None = None
     """Keep only some observation entries: ``pos``, ``vel`` or indices like ``0,2``."""
-    cell: Literal["ctrnn", "lru", "linear"] = "ctrnn"
-    """Recurrent cell; ``linear`` is linear TD(λ) on the raw input (no recurrent cell)."""
+    algo: Literal["rtrrl", "ppo"] = "rtrrl"
+    """Learner: ``rtrrl`` (online, the paper's method) or ``ppo`` (recurrent PPO trained by
+    backpropagation through time, the paper's baseline; see the PPO options below)."""
+    cell: Literal["ctrnn", "lru", "lstm", "gru", "linear"] = "ctrnn"
+    """Recurrent cell; ``linear`` is linear TD(λ) on the raw input (no recurrent cell).
+    ``lstm`` and ``gru`` suit ``--algo ppo``; with RTRRL they need an estimator that serves any
+    cell (rtrl, local-mse, tbptt)."""
     estimator: Literal["rflo", "rtrl", "local-mse", "tbptt"] = "rflo"
     """Online gradient estimator of the cell."""
     window: int = 8
@@ -75,7 +80,7 @@ class TrainConfig:
     eta_entropy: float = 1e-5
     """Entropy regularisation (η_H)."""
     max_grad_norm: float | None = None
-    """Global-norm clipping before Adam (None disables)."""
+    """Global-norm clipping before Adam (None: off for RTRRL, 0.5 for PPO)."""
     average_reward: bool = False
     """Average-reward TD for continuing tasks."""
     scale_rewards: bool = True
@@ -84,6 +89,24 @@ class TrainConfig:
     """Feed previous action and reward to the cell."""
     freeze_cell: bool = False
     """Never train the cell (echo-state ablation)."""
+    rollout_length: int = 128
+    """PPO: steps per environment in each rollout segment (the BPTT length)."""
+    epochs: int = 4
+    """PPO: passes over each segment."""
+    minibatches: int = 1
+    """PPO: minibatches per epoch, split along environments (must divide num_envs)."""
+    clip_eps: float = 0.2
+    """PPO: ε of the clipped surrogate (and of the value clip)."""
+    clip_value: bool = True
+    """PPO: clip the value loss around the rollout's values."""
+    gae_lambda: float = 0.95
+    """PPO: λ of generalised advantage estimation."""
+    vf_coef: float = 0.5
+    """PPO: weight of the value loss."""
+    ent_coef: float = 0.01
+    """PPO: weight of the entropy bonus."""
+    lr: float = 1e-3
+    """PPO: Adam step size."""
     eval_every: int = 10_000
     """Environment steps (per seed) between evaluations."""
     eval_envs: int = 8
@@ -113,6 +136,9 @@ class TrainConfig:
             "eval_every",
             "eval_envs",
             "checkpoint_every",
+            "rollout_length",
+            "epochs",
+            "minibatches",
         )
         for name in positive_ints:
             _check(
@@ -121,11 +147,11 @@ class TrainConfig:
                 lambda v: isinstance(v, int) and v >= 1,
                 "an integer >= 1",
             )
-        for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell"):
+        for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell", "gae_lambda"):
             _check(name, getattr(self, name), lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
-        for name in ("lr_actor", "lr_critic", "lr_cell", "dt"):
+        for name in ("lr_actor", "lr_critic", "lr_cell", "dt", "lr", "clip_eps"):
             _check(name, getattr(self, name), lambda v: v > 0.0, "> 0")
-        for name in ("eta_actor", "eta_entropy"):
+        for name in ("eta_actor", "eta_entropy", "vf_coef", "ent_coef"):
             _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
         _check("seed", self.seed, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
@@ -135,8 +161,25 @@ class TrainConfig:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
             _check("patience", self.patience, lambda v: v >= 1, ">= 1 (or None)")
+        if self.algo == "ppo":
+            rtrrl_only = {"freeze_cell": True, "average_reward": True, "feedback": "alignment"}
+            for name, value in rtrrl_only.items():
+                if getattr(self, name) == value:
+                    flag = "--" + name.replace("_", "-")
+                    raise ValueError(
+                        f"`{name}` ({flag}) = {value!r} is an RTRRL option; PPO has no such "
+                        "mode (drop it, or use --algo rtrrl)."
+                    )
+            if self.num_envs % self.minibatches:
+                raise ValueError(
+                    f"`minibatches` (--minibatches) must divide `num_envs` ({self.num_envs}) "
+                    f"with --algo ppo (minibatches are groups of whole environments), got "
+                    f"{self.minibatches}."
+                )
 
     def run_name(self) -> str:
+        if self.algo == "ppo":
+            return f"{self.env.replace('/', '-')}-ppo-{self.cell}-seed{self.seed}"
         parts = [self.env.replace("/", "-"), self.cell]
         if self.cell != "linear":
             parts.append(self.estimator)
@@ -151,6 +194,10 @@ class TrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The entries that define the run's computation (checkpoints must match them)."""
         skip = {"out", "resume", "config", "checkpoint_every", "steps", "patience"}
+        if self.algo == "rtrrl":
+            # PPO options do not touch an RTRRL run (and runs saved before PPO existed lack
+            # them, so they must not enter its fingerprint).
+            skip |= {"algo", *_PPO_OPTIONS}
         return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:
@@ -168,6 +215,19 @@ class TrainConfig:
             greedy_eval=self.greedy_eval,
             patience=self.patience,
         )
+
+
+_PPO_OPTIONS = (
+    "rollout_length",
+    "epochs",
+    "minibatches",
+    "clip_eps",
+    "clip_value",
+    "gae_lambda",
+    "vf_coef",
+    "ent_coef",
+    "lr",
+)
 
 
 def _check(name: str, value: Any, ok, allowed: str) -> None:
@@ -264,6 +324,10 @@ def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> Abstrac
         return Identity(input_size)
     if config.cell == "lru":
         return LRU(input_size, config.hidden_size, key=key)
+    if config.cell == "lstm":
+        return LSTM(input_size, config.hidden_size, key=key)
+    if config.cell == "gru":
+        return GRU(input_size, config.hidden_size, key=key)
     wiring = None
     if config.wiring == "random":
         wiring = RandomSparse(config.density)
@@ -277,9 +341,41 @@ def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> Abstrac
     return CTRNN(input_size, config.hidden_size, key=key, dt=config.dt, wiring=wiring)
 
 
+def _ppo_factory(config: TrainConfig, input_size: int):
+    """``key -> PPO`` with the cell of `config` and its PPO options."""
+
+    def make(key: PRNGKey) -> PPO:
+        return PPO(
+            cell=build_cell(config, input_size, key=key),
+            rollout_length=config.rollout_length,
+            epochs=config.epochs,
+            minibatches=config.minibatches,
+            gamma=config.gamma,
+            gae_lambda=config.gae_lambda,
+            clip_eps=config.clip_eps,
+            clip_value=config.clip_value,
+            vf_coef=config.vf_coef,
+            ent_coef=config.ent_coef,
+            lr=config.lr,
+            max_grad_norm=0.5 if config.max_grad_norm is None else config.max_grad_norm,
+            scale_rewards=config.scale_rewards,
+            meta_rl=config.meta_rl,
+        )
+
+    return make
+
+
 def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
-    """A function ``key -> RTRRL`` (each seed draws its own cell), checked once here."""
+    """A function ``key -> RTRRL`` or ``key -> PPO`` (``--algo``; each seed draws its own
+    cell), checked once here."""
     input_size = envs.meta_rl_input_size(env) if config.meta_rl else env.observation_size
+    if config.algo == "ppo":
+        make_ppo = _ppo_factory(config, input_size)
+        jax.eval_shape(
+            lambda key: make_ppo(key).init(key, env, num_envs=config.num_envs),
+            jax.random.key(config.seed),
+        )
+        return make_ppo
 
     def make(key: PRNGKey) -> RTRRL:
         cell_key, feedback_key = jax.random.split(key)

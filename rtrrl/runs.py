@@ -67,8 +67,9 @@ def summary(result: TrainResult, config: TrainConfig, wall_seconds: float) -> di
     best = np.asarray(result.best_eval_return, float)
     return {
         "env": config.env,
+        "algo": config.algo,
         "cell": config.cell,
-        "estimator": config.estimator if config.cell != "linear" else None,
+        "estimator": None if config.algo == "ppo" or config.cell == "linear" else config.estimator,
         "seeds": result.seeds,
         "best_eval_return": clean(best),
         "median_best_eval_return": float(np.median(best)) if best.size else None,
