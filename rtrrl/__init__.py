@@ -1,6 +1,19 @@
-"""rtrrl: online recurrent reinforcement learning in JAX (Lemmel & Grosu, AAAI 2025)."""
+"""rtrrl: online recurrent reinforcement learning in JAX (Lemmel & Grosu, AAAI 2025).
 
-from . import cells as cells, envs as envs, estimators as estimators
+Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`,
+`rtrrl.algorithms`, `rtrrl.envs`. The most used names are re-exported here.
+"""
+
+from . import (
+    algorithms as algorithms,
+    cells as cells,
+    envs as envs,
+    estimators as estimators,
+    heads as heads,
+    traces as traces,
+)
 from ._online import fit_sequence as fit_sequence
+from .algorithms import PPO as PPO, RTRRL as RTRRL, AbstractAlgorithm as AbstractAlgorithm
+from .training import LoopConfig as LoopConfig, TrainResult as TrainResult, train as train
 
 __version__ = "0.1.0"
