@@ -287,6 +287,10 @@ def train(
         disable=not progress,
         dynamic_ncols=True,
     )
+    # The (states, bookkeeping) pair of the last completed chunk. It is replaced by a single
+    # assignment, so a Ctrl-C arriving anywhere (even inside `_record`) saves a consistent
+    # pair: the states and the rows of the same chunk.
+    committed = (states, book)
     try:
         while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
@@ -304,11 +308,20 @@ def train(
                     "Lower the learning rates, keep gradient clipping on (max_grad_norm), or "
                     "check the environment's rewards. The last good checkpoint is kept."
                 )
-            states = new_states
-            book.chunk += 1
-            book.steps_done += plan.env_steps_per_chunk
-            book.run_seconds += seconds
-            _record(book, config, plan, seeds, totals, eval_return, seconds)
+            new_book = dataclasses.replace(
+                book,
+                chunk=book.chunk + 1,
+                steps_done=book.steps_done + plan.env_steps_per_chunk,
+                run_seconds=book.run_seconds + seconds,
+                rows=list(book.rows),
+                best_eval_return=list(book.best_eval_return),
+                best_step=list(book.best_step),
+                evals_since_best=list(book.evals_since_best),
+                active=list(book.active),
+            )
+            _record(new_book, config, plan, seeds, totals, eval_return, seconds)
+            committed = (new_states, new_book)
+            states, book = committed
             bar.update(plan.env_steps_per_chunk)
             bar.set_postfix(
                 eval=f"{np.mean(eval_return):.3g}",
@@ -319,7 +332,7 @@ def train(
                 on_chunk(states, book)
     except KeyboardInterrupt:
         if on_interrupt is not None:
-            on_interrupt(states, book)
+            on_interrupt(*committed)
         raise
     finally:
         bar.close()
