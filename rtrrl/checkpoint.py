@@ -106,8 +106,10 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
     if not path.exists():
         raise CheckpointError(f"No checkpoint at {path}: was the run started with --out there?")
     data = path.read_bytes()
-    if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 8:
+    if not data.startswith(_MAGIC):
         raise CheckpointError(f"{path} is not an rtrrl checkpoint (bad magic line).")
+    if len(data) < len(_MAGIC) + 8:
+        raise CheckpointError(f"{path} is corrupt: it is truncated before its header.")
     (length,) = struct.unpack("<Q", data[len(_MAGIC) : len(_MAGIC) + 8])
     start = len(_MAGIC) + 8
     try:
@@ -116,6 +118,8 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(
             f"{path} is corrupt: its header is not valid JSON ({error})."
         ) from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} is corrupt: its header is not a JSON object.")
     payload = data[start + length :]
     if header.get("format") != _FORMAT:
         raise CheckpointError(
