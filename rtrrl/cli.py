@@ -55,17 +55,38 @@ def _option_value(argv: list[str], flag: str) -> str | None:
     return None
 
 
-def _train_defaults(argv: list[str]) -> TrainConfig:
+class _ParsedTrainConfig(TrainConfig):
+    """`TrainConfig` as tyro parses it, not yet checked.
+
+    tyro reports a `ValueError` raised while it builds the dataclass in its own box and exits;
+    the values are checked afterwards by `_checked` instead, so that a bad value prints one
+    ``error: ...`` line and `main` returns 2, like every other error of ``rtrrl train``.
+    """
+
+    def __post_init__(self):
+        pass
+
+
+def _fields(config: TrainConfig) -> dict:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(TrainConfig)}
+
+
+def _checked(config: TrainConfig) -> TrainConfig:
+    return TrainConfig(**_fields(config))
+
+
+def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
     """Defaults for ``train``: a resumed run's saved config, or a ``--config`` file."""
     resume = _option_value(argv, "--resume")
     if resume is not None:
         from .runs import load_run_config
 
-        return dataclasses.replace(load_run_config(resume), resume=Path(resume))
+        saved = dataclasses.replace(load_run_config(resume), resume=Path(resume))
+        return _ParsedTrainConfig(**_fields(saved))
     config_file = _option_value(argv, "--config")
     if config_file is not None:
-        return TrainConfig(**load_config_file(config_file))
-    return TrainConfig()
+        return _ParsedTrainConfig(**load_config_file(config_file))
+    return _ParsedTrainConfig()
 
 
 def _train(config: TrainConfig) -> int:
@@ -123,9 +144,9 @@ def _plot(command: PlotCommand) -> int:
 
 
 def _envs(command: EnvsCommand) -> int:
-    from .envs.__main__ import print_table
+    from .envs import env_table
 
-    print_table(source=command.source)
+    print(env_table(command.source))
     return 0
 
 
@@ -137,13 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] == "train":
         try:
             defaults = _train_defaults(argv[1:])
-            config = tyro.cli(
-                TrainConfig,
+            parsed = tyro.cli(
+                _ParsedTrainConfig,
                 default=defaults,
                 args=argv[1:],
                 prog="rtrrl train",
                 description=TrainConfig.__doc__,
             )
+            config = _checked(parsed)
         except (ValueError, FileNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -159,10 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="rtrrl",
         description="Online recurrent reinforcement learning (RTRRL) in JAX.",
     )
-    if isinstance(command, EvalCommand):
-        return _eval(command)
-    if isinstance(command, PlotCommand):
-        return _plot(command)
+    try:
+        if isinstance(command, EvalCommand):
+            return _eval(command)
+        if isinstance(command, PlotCommand):
+            return _plot(command)
+    except (ValueError, FileNotFoundError) as error:
+        # Not a run folder, or a corrupt or mismatched checkpoint: the message names the path.
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, ValueError) else 1
     if isinstance(command, EnvsCommand):
         return _envs(command)
     return _train(command)
