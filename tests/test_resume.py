@@ -1,0 +1,223 @@
+"""Resuming runs through the CLI: an interrupted and resumed run is the uninterrupted run, bit
+for bit, whether it was stopped between two ``rtrrl train`` calls or by Ctrl-C; a diverging run
+keeps its last good checkpoint; a corrupt or mismatched checkpoint is refused."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from _training_helpers import (
+    EVAL_EVERY,
+    NAN_ENV_ID,
+    TINY_FLAGS,
+    RewardTurnsNaN,
+    assert_trees_equal,
+    leaves,
+    load_run_checkpoint,
+    persistent_compilation_cache,
+    read_rows,
+    without_timing,
+)
+
+from rtrrl.cli import main
+from rtrrl.envs import EnvSpec, _registry
+from rtrrl.runs import load_run_config
+
+STEPS = 4 * EVAL_EVERY
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "jax-compilation-cache"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compilation_cache(cache_dir):
+    with persistent_compilation_cache(cache_dir):
+        yield
+
+
+def _train(*argv):
+    assert main(["train", *argv]) == 0
+
+
+def _saved_config(run):
+    return json.loads((run / "config.json").read_text())
+
+
+def _checkpoint(run):
+    return load_run_checkpoint(run, load_run_config(run))
+
+
+def _summary(run):
+    return json.loads((run / "summary.json").read_text())
+
+
+def assert_same_run(resumed, uninterrupted):
+    """Same metrics (all but wall-clock columns), same final states and bookkeeping."""
+    assert without_timing(read_rows(resumed)) == without_timing(read_rows(uninterrupted))
+    states, progress = _checkpoint(resumed)
+    reference_states, reference = _checkpoint(uninterrupted)
+    assert_trees_equal(states, reference_states)
+    for name in ("chunk", "steps_done", "best_eval_return", "best_step", "evals_since_best"):
+        assert getattr(progress, name) == getattr(reference, name), name
+    assert progress.active == reference.active
+    summary, reference_summary = _summary(resumed), _summary(uninterrupted)
+    for name in ("best_eval_return", "best_step", "final_eval_return", "total_env_steps"):
+        assert summary[name] == reference_summary[name], name
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """``rtrrl train --steps 2000``, start to end in one call."""
+    out = tmp_path_factory.mktemp("resume") / "uninterrupted"
+    _train(*TINY_FLAGS, "--steps", str(STEPS), "--out", str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def half(tmp_path_factory):
+    """``rtrrl train --steps 1000``: the first half of `uninterrupted` (a template to copy)."""
+    out = tmp_path_factory.mktemp("resume") / "half"
+    _train(*TINY_FLAGS, "--steps", str(STEPS // 2), "--out", str(out))
+    return out
+
+
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(uninterrupted, half, tmp_path):
+    """``train --steps N/2 --out B`` then ``train --resume B --steps N`` gives the same
+    metrics.csv as ``train --steps N --out A`` in every column except ``steps_per_second``
+    (wall-clock timing, different in every run), and bitwise equal final parameters,
+    optimiser and environment states (CPU, same seed)."""
+    run = tmp_path / "resumed"
+    shutil.copytree(half, run)
+    assert _checkpoint(run)[1].steps_done == STEPS // 2
+    _train("--resume", str(run), "--steps", str(STEPS))
+    assert len(read_rows(run)) == STEPS // EVAL_EVERY
+    assert_same_run(run, uninterrupted)
+    params, reference = leaves(_checkpoint(run)[0].params), leaves(_checkpoint(half)[0].params)
+    assert not all(np.array_equal(a, b) for a, b in zip(params, reference, strict=True))
+    config, reference_config = _saved_config(run), _saved_config(uninterrupted)
+    assert {**config, "out": None} == {**reference_config, "out": None}
+    assert _summary(run)["num_compilations"] == 1
+
+
+def _wait_for(path, process, timeout):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX SIGINT")
+def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_path, cache_dir):
+    """Ctrl-C (SIGINT) of ``rtrrl train`` in a subprocess: exit code 130, a valid checkpoint
+    and metrics.csv of the chunks done; ``--resume`` from it then matches, bit for bit (but for
+    the wall-clock ``steps_per_second``), a run that was never interrupted."""
+    run = tmp_path / "interrupted"
+    env = {
+        **os.environ,
+        # The subprocess computes in float64 with strict promotion, like this test process, so
+        # the two can be compared bit for bit; it shares the compilation cache.
+        "JAX_ENABLE_X64": "1",
+        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
+        "JAX_PLATFORMS": "cpu",
+        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+    # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C.
+    argv = [*TINY_FLAGS, "--steps", "100000000", "--checkpoint-every", "100000", "--out", str(run)]
+    log = tmp_path / "log.txt"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rtrrl.cli", "train", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            started = _wait_for(run / "metrics.csv", process, timeout=300)
+            assert started, f"no metrics.csv appeared:\n{log.read_text()}"
+            assert not (run / "checkpoint.rtrrl").exists()
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code == 130, log.read_text()
+    assert "Interrupted: checkpoint saved" in log.read_text()
+    assert "Traceback" not in log.read_text()
+
+    _, progress = _checkpoint(run)
+    done = progress.steps_done
+    assert done >= EVAL_EVERY and done % EVAL_EVERY == 0
+    assert len(read_rows(run)) == done // EVAL_EVERY
+    assert [int(r["step"]) for r in read_rows(run)] == [row["step"] for row in progress.rows]
+
+    total = done + 2 * EVAL_EVERY
+    _train("--resume", str(run), "--steps", str(total))
+    reference = tmp_path / "reference"
+    _train(*TINY_FLAGS, "--steps", str(total), "--out", str(reference))
+    assert len(read_rows(run)) == total // EVAL_EVERY
+    assert_same_run(run, reference)
+
+
+@pytest.fixture
+def nan_env_registered(monkeypatch):
+    """Register `RewardTurnsNaN` under a test id for the duration of one test."""
+    spec = EnvSpec(NAN_ENV_ID, "test", lambda: RewardTurnsNaN(), "reward turns NaN")
+    monkeypatch.setitem(_registry._REGISTRY, NAN_ENV_ID, spec)
+
+
+def test_non_finite_stop_keeps_the_last_good_checkpoint(tmp_path, capsys, nan_env_registered):
+    """The reward turns NaN in the fourth chunk: ``rtrrl train`` prints the error and returns
+    1; the checkpoint and metrics are those of the three good chunks and still load."""
+    run = tmp_path / "diverged"
+    argv = [*TINY_FLAGS, "--env", NAN_ENV_ID, "--steps", str(8 * EVAL_EVERY)]
+    assert main(["train", *argv, "--checkpoint-every", "1", "--out", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert "error: Training produced a non-finite" in err and f"Run folder: {run}" in err
+    assert "Traceback" not in err
+    rows = read_rows(run)
+    assert [r["step"] for r in rows] == ["500", "1000", "1500"]
+    assert [r["eval_return"] for r in rows] == ["50.0"] * 3
+    states, progress = _checkpoint(run)
+    assert (progress.chunk, progress.steps_done, len(progress.rows)) == (3, 1500, 3)
+    assert all(np.isfinite(leaf).all() for leaf in leaves(states.params))
+    assert not (run / "summary.json").exists()
+
+
+def test_resume_with_a_changed_hyperparameter_is_refused(half, tmp_path, capsys):
+    run = tmp_path / "changed"
+    shutil.copytree(half, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--lr-actor", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "different configuration" in err
+    assert "lr_actor: checkpoint=0.001, now=0.5" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resume_from_a_corrupt_checkpoint_is_refused(half, tmp_path, capsys):
+    run = tmp_path / "corrupt"
+    shutil.copytree(half, run)
+    path = run / "checkpoint.rtrrl"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert main(["train", "--resume", str(run), "--steps", str(STEPS)]) != 0
+    err = capsys.readouterr().err
+    assert "error: " in err and "corrupt" in err and "checksum" in err
+    assert len(read_rows(run)) == 2

@@ -1,0 +1,231 @@
+"""Up-front validation: every bad value fails before anything is compiled or written, with a
+message naming the value and what is allowed. Through the CLI the process prints
+``error: ...`` (no traceback) and returns a non-zero code (2 for bad values)."""
+
+import json
+
+import jax
+import pytest
+from _training_helpers import TINY_FLAGS, persistent_compilation_cache
+
+from rtrrl import envs
+from rtrrl.algorithms import RTRRL
+from rtrrl.cells import CTRNN
+from rtrrl.cli import main
+from rtrrl.config import TrainConfig, build_env, load_config_file
+from rtrrl.estimators import RFLO
+from rtrrl.heads import CategoricalActor
+from rtrrl.runs import run_training
+from rtrrl.training import LoopConfig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _compilation_cache(tmp_path_factory):
+    with persistent_compilation_cache(tmp_path_factory.getbasetemp() / "jax-compilation-cache"):
+        yield
+
+
+def _cli_error(argv, capsys, *, code=2):
+    """Run ``rtrrl`` with `argv`; check the exit code and the one-line error; return stderr."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert "error: " in err
+    assert "Traceback" not in err
+    return err
+
+
+# ----------------------------------------------------------------- ranges of TrainConfig values
+
+UNIT_INTERVAL = ["gamma", "lambda_actor", "lambda_critic", "lambda_cell"]
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1])
+@pytest.mark.parametrize("name", UNIT_INTERVAL)
+def test_train_config_refuses_discount_and_lambda_outside_unit_interval(name, value):
+    with pytest.raises(ValueError) as error:
+        TrainConfig(**{name: value})
+    message = str(error.value)
+    assert f"`{name}`" in message and "in [0, 1]" in message and f"got {value}" in message
+
+
+NON_POSITIVE = [
+    ("hidden_size", 0, "an integer >= 1"),
+    ("hidden_size", -4, "an integer >= 1"),
+    ("steps", 0, "an integer >= 1"),
+    ("num_envs", 0, "an integer >= 1"),
+    ("seeds", 0, "an integer >= 1"),
+    ("window", 0, "an integer >= 1"),
+    ("eval_every", 0, "an integer >= 1"),
+    ("lr_actor", 0.0, "> 0"),
+    ("lr_critic", -1e-3, "> 0"),
+    ("lr_cell", 0.0, "> 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), NON_POSITIVE)
+def test_train_config_refuses_non_positive_sizes_and_learning_rates(name, value, allowed):
+    with pytest.raises(ValueError) as error:
+        TrainConfig(**{name: value})
+    flag = "--" + name.replace("_", "-")
+    assert str(error.value) == f"`{name}` ({flag}) must be {allowed}, got {value!r}."
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "name", "allowed"),
+    [
+        ("--gamma", "1.5", "gamma", "in [0, 1]"),
+        ("--lambda-cell", "1.01", "lambda_cell", "in [0, 1]"),
+        ("--hidden-size", "0", "hidden_size", "an integer >= 1"),
+        ("--steps", "0", "steps", "an integer >= 1"),
+        ("--num-envs", "0", "num_envs", "an integer >= 1"),
+        ("--lr-actor", "-0.001", "lr_actor", "> 0"),
+        ("--window", "0", "window", "an integer >= 1"),
+    ],
+)
+def test_cli_prints_the_range_error_and_returns_2(tmp_path, capsys, flag, value, name, allowed):
+    out = tmp_path / "run"
+    err = _cli_error(["train", flag, value, "--out", str(out)], capsys)
+    assert f"`{name}` ({flag}) must be {allowed}, got {value}" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("total_steps", 0, "an integer >= 1"),
+        ("num_envs", -1, "an integer >= 1"),
+        ("eval_every", 0, "an integer >= 1"),
+        ("patience", 0, ">= 1 (or None)"),
+    ],
+)
+def test_loop_config_refuses_non_positive_sizes(field, value, allowed):
+    kwargs = {"total_steps": 10, field: value}
+    with pytest.raises(ValueError, match=rf"`{field}` must be (an integer )?>= 1.*got {value}"):
+        LoopConfig(**kwargs)
+
+
+# ------------------------------------------------------------------------- RTRRL itself
+
+
+def _cell(input_size=7):
+    return CTRNN(input_size, 4, key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("value", [1.5, -0.5])
+@pytest.mark.parametrize("name", UNIT_INTERVAL)
+def test_rtrrl_refuses_discount_and_lambda_outside_unit_interval(name, value):
+    with pytest.raises(ValueError) as error:
+        RTRRL(cell=_cell(), estimator=RFLO(), **{name: value})
+    assert str(error.value) == f"RTRRL: `{name}` must lie in [0, 1], got {value}."
+
+
+@pytest.mark.parametrize("name", ["lr_actor", "lr_critic", "lr_cell"])
+def test_rtrrl_refuses_non_positive_learning_rates(name):
+    with pytest.raises(ValueError, match=rf"RTRRL: `{name}` must be > 0, got 0.0"):
+        RTRRL(cell=_cell(), estimator=RFLO(), **{name: 0.0})
+
+
+def test_estimator_that_cannot_serve_the_cell_is_refused(tmp_path, capsys):
+    """``--cell lru --estimator rflo``: RFLO is defined for CTRNNs only; the message names
+    both and the alternatives."""
+    out = tmp_path / "run"
+    err = _cli_error(["train", "--cell", "lru", "--estimator", "rflo", "--out", str(out)], capsys)
+    assert "RFLO" in err and "LRU" in err and "RTRL()" in err
+    assert not out.exists()
+
+
+def test_categorical_actor_on_continuous_actions_is_refused():
+    env = envs.make("MountainCarContinuous-v0")
+    cell = _cell(envs.meta_rl_input_size(env))
+    actor = CategoricalActor(cell.feature_size, 2, key=jax.random.key(1))
+    algorithm = RTRRL(cell=cell, estimator=RFLO(), actor=actor)
+    with pytest.raises(ValueError) as error:
+        algorithm.init(jax.random.key(2), env)
+    message = str(error.value)
+    assert "CategoricalActor" in message and "MountainCarContinuous-v0" in message
+    assert "continuous" in message and "GaussianActor" in message
+
+
+# ------------------------------------------------------------------ environments and options
+
+
+def test_unknown_env_id_suggests_close_ids(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"Unknown environment id 'CartPole-v2'.*CartPole-v1"):
+        build_env(TrainConfig(env="CartPole-v2"))
+    err = _cli_error(["train", "--env", "CartPole-v2", "--out", str(tmp_path / "r")], capsys)
+    assert "'CartPole-v2'" in err and "Did you mean: CartPole-v1" in err
+
+
+def test_env_option_the_env_does_not_take_is_refused(tmp_path, capsys):
+    argv = ["train", "--env-option", "memory_length=8", "--out", str(tmp_path / "r")]
+    err = _cli_error(argv, capsys)
+    assert "'CartPole-v1' does not take the option(s) ['memory_length']" in err
+    assert "max_steps_in_episode" in err  # what it does accept
+
+
+def test_malformed_env_option_is_refused(tmp_path, capsys):
+    err = _cli_error(["train", "--env-option", "memory_length", "--out", str(tmp_path)], capsys)
+    assert "--env-option 'memory_length'" in err and "KEY=VALUE" in err
+
+
+# ------------------------------------------------------------------------ config files
+
+
+def test_unknown_config_file_key_suggests_the_close_name(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text("hiden_size: 4\nsteps: 1000\n")
+    with pytest.raises(ValueError, match=r"unknown option 'hiden_size'. Did you mean hidden_size"):
+        load_config_file(path)
+    err = _cli_error(["train", "--config", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert "hiden_size" in err and "hidden_size" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("bad.yaml", "hidden_size: [4\nsteps: 1000\n"), ("bad.toml", "hidden_size = \n")],
+)
+def test_config_file_with_bad_syntax_is_refused(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    err = _cli_error(["train", "--config", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert f"Config file {path} could not be parsed" in err
+
+
+def test_config_file_value_out_of_range_is_refused(tmp_path, capsys):
+    path = tmp_path / "run.toml"
+    path.write_text("gamma = 2.0\n")
+    err = _cli_error(["train", "--config", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert "`gamma` (--gamma) must be in [0, 1], got 2.0" in err
+
+
+# ------------------------------------------------------------------------ run folders
+
+
+def test_resume_from_a_folder_without_a_run_is_refused(tmp_path, capsys):
+    err = _cli_error(["train", "--resume", str(tmp_path)], capsys)
+    assert f"No config.json in {tmp_path}" in err
+
+
+def test_resume_from_a_folder_without_a_checkpoint_is_refused(tmp_path, capsys):
+    """A run folder whose checkpoint is gone: the error says where none was found."""
+    config = TrainConfig(hidden_size=4, out=tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config.to_json()))
+    err = _cli_error(["train", "--resume", str(tmp_path)], capsys)
+    assert f"No checkpoint at {tmp_path / 'checkpoint.rtrrl'}" in err
+
+
+def test_new_run_in_a_folder_holding_a_run_is_refused_and_nothing_is_overwritten(tmp_path, capsys):
+    files = {
+        "config.json": b'{"env": "CartPole-v1"}\n',
+        "metrics.csv": b"step,seed,eval_return\n500,0,9.0\n",
+        "checkpoint.rtrrl": b"RTRRL-CHECKPOINT\n(not a real one)",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        run_training(TrainConfig(hidden_size=4, out=tmp_path), progress=False)
+    err = _cli_error(
+        ["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path)], capsys, code=1
+    )
+    assert "already holds a run" in err and f"--resume {tmp_path}" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
