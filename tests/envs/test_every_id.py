@@ -18,8 +18,9 @@ STEPS = 50
 BATCH = 2
 GROUP_SIZE = 12
 BRAX_DEFAULT_RUN = ("brax/inverted_pendulum",)
-# Correctness only: halves XLA's compile time on CPU.
-COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+# These tests check semantics, not speed: without these optimisations XLA compiles about
+# twice as fast on CPU.
+COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
 def rollout(env: envs.AbstractEnvironment, key):
@@ -100,8 +101,10 @@ def test_make_reset_step_under_jit_vmap_scan(group, env_id):
 
     assert (done == (info.terminated | info.truncated)).all()
     assert not (info.terminated & info.truncated).any()
-    # Without a reset the final observation is the returned one.
-    assert (np.where(done[..., None], 0, info.final_observation - obs) == 0).all()
+    # Without a reset the final observation is the returned one (up to rounding: XLA may
+    # compute the two copies in differently fused kernels).
+    kept = ~done
+    np.testing.assert_allclose(info.final_observation[kept], obs[kept], rtol=1e-9, atol=1e-12)
     # Episode statistics count this step and restart after `done`.
     length = np.asarray(info.episode_length, np.int64)
     previous = np.concatenate([np.zeros((1, BATCH), np.int64), length[:-1]])
