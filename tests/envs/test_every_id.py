@@ -2,8 +2,9 @@
 
 Compilation dominates the cost, so the ids of one source are compiled together in a few
 programs (one `jax.jit` per group), with XLA's backend optimisation off: these tests check
-semantics, not speed. brax tasks take 10 to 25 s each to compile on CPU, so the default run
-covers `brax/inverted_pendulum` and the others are marked `slow`.
+semantics, not speed. Even so a brax task takes 4 to 15 s to compile on two CPU cores (the
+other nine about 85 s together), so the default run covers `brax/inverted_pendulum` and the
+others are marked `slow` (``pytest -m slow tests/envs/test_every_id.py``).
 """
 
 import functools
