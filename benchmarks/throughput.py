@@ -1,0 +1,236 @@
+"""Throughput of the RTRRL learner on CartPole-v1 beside the bare-environment floor.
+
+For each learner (CTRNN-32 with RFLO, RTRL, LocalMSE, TBPTT(k); LRU-32 with its exact RTRL)
+and each batch B, ``T`` calls of `RTRRL.step` run inside one compiled `jax.lax.scan` (the same
+step the training loop scans, built from the same `TrainConfig` as ``rtrrl train``). The
+rate is ``B × T / time``: environment steps per second with learning (one optimiser update
+per step), compile excluded (ahead-of-time ``.lower().compile()`` and one warm-up call),
+best and median of repeated calls.
+
+The *floor* is `benchmarks/envs.py`'s measurement of the same environment at the same batch:
+random actions, auto-reset and episode statistics, in the same kind of scan. The ratio
+``learner µs / floor µs`` per step says what learning costs on top of acting.
+
+Usage::
+
+    python benchmarks/throughput.py                       # writes results/throughput.{md,json}
+    python benchmarks/throughput.py --batches 1 64 1024 4096 --out results/gpu  # on a GPU
+    python benchmarks/throughput.py --prng unsafe_rbg     # JAX's faster, non-threefry keys
+    python benchmarks/throughput.py --quick --out -       # short, prints only
+
+Prints a Markdown table and one line ``JSON: {...}`` with every number and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import equinox as eqx
+import jax
+from _experiments import machine_info
+from envs import make_run as make_floor_run
+
+from rtrrl.config import TrainConfig, build_algorithm, build_env
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+METHODS: dict[str, dict] = {
+    "RFLO": dict(cell="ctrnn", estimator="rflo"),
+    "RTRL": dict(cell="ctrnn", estimator="rtrl"),
+    "LocalMSE": dict(cell="ctrnn", estimator="local-mse"),
+    "TBPTT": dict(cell="ctrnn", estimator="tbptt"),
+    "LRU (RTRL)": dict(cell="lru", estimator="rtrl"),
+}
+"""Learners measured: ``TrainConfig`` options on top of the paper's defaults."""
+
+# Exact RTRL on a CTRNN costs O(N⁴) per environment (≈ 0.1 ms at N = 32): its calls get
+# fewer steps so that one call stays near the others' duration.
+_SLOW = {"RTRL": 20}
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    best_s: float
+    median_s: float
+    compile_s: float
+
+
+def _time(compiled, *args, repeats: int) -> tuple[float, float]:
+    jax.block_until_ready(compiled(*args))  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def learner_timing(config: TrainConfig, steps: int, repeats: int) -> Timing:
+    """Time ``steps`` scanned `RTRRL.step` calls of `config` (``num_envs`` = batch)."""
+    env = build_env(config)
+    key = jax.random.key(config.seed)
+    algorithm = build_algorithm(config, env)(key)
+    state = algorithm.init(key, env, num_envs=config.num_envs)
+
+    def run(state, key):
+        def body(state, step_key):
+            state, metrics = algorithm.step(state, env, step_key)
+            return state, metrics.td_error_sq
+
+        state, td_error_sq = jax.lax.scan(body, state, jax.random.split(key, steps))
+        return state, td_error_sq.sum()
+
+    start = time.perf_counter()
+    compiled = eqx.filter_jit(run).lower(state, key).compile()
+    compile_s = time.perf_counter() - start
+    best, median = _time(compiled, state, key, repeats=repeats)
+    return Timing(best, median, compile_s)
+
+
+def floor_timing(env_id: str, batch: int, steps: int, repeats: int) -> Timing:
+    start = time.perf_counter()
+    compiled = make_floor_run(build_env(TrainConfig(env=env_id)), batch, steps)
+    compile_s = time.perf_counter() - start
+    best, median = _time(compiled, jax.random.key(1), repeats=repeats)
+    return Timing(best, median, compile_s)
+
+
+def steps_for(method: str, batch: int, env_steps: int) -> int:
+    """Scan length T of one call: about `env_steps` environment steps, at least 4 steps."""
+    return max(4, env_steps // batch // _SLOW.get(method, 1))
+
+
+def measure(
+    methods: Sequence[str],
+    batches: Sequence[int],
+    *,
+    env_id: str,
+    hidden_size: int,
+    window: int,
+    env_steps: int,
+    repeats: int,
+) -> list[dict]:
+    rows = []
+    for batch in batches:
+        floor_steps = max(4, env_steps // batch)
+        floor = floor_timing(env_id, batch, floor_steps, repeats)
+        floor_us = floor.best_s / floor_steps * 1e6
+        for method in methods:
+            steps = steps_for(method, batch, env_steps)
+            config = TrainConfig(
+                env=env_id, hidden_size=hidden_size, window=window, num_envs=batch,
+                **METHODS[method],
+            )  # fmt: skip
+            timing = learner_timing(config, steps, repeats)
+            step_us = timing.best_s / steps * 1e6
+            rows.append(
+                {
+                    "method": method if method != "TBPTT" else f"TBPTT({window})",
+                    "batch": batch,
+                    "steps": steps,
+                    "step_us": step_us,
+                    "env_steps_per_s": batch * steps / timing.best_s,
+                    "median_env_steps_per_s": batch * steps / timing.median_s,
+                    "floor_step_us": floor_us,
+                    "floor_env_steps_per_s": batch * floor_steps / floor.best_s,
+                    "ratio": step_us / floor_us,
+                    "compile_s": timing.compile_s,
+                }
+            )
+            r = rows[-1]
+            print(
+                f"{r['method']:>12} batch {batch:>5}: {r['env_steps_per_s']:>12,.0f} env-steps/s "
+                f"({step_us:8.1f} µs/step, {r['ratio']:.1f}× the floor)",
+                flush=True,
+            )
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| learner | batch | env-steps/s (best) | env-steps/s (median) | µs / step | floor env-steps/s | floor µs / step | learner / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['batch']} | {r['env_steps_per_s']:,.0f} | "
+            f"{r['median_env_steps_per_s']:,.0f} | {r['step_us']:,.1f} | "
+            f"{r['floor_env_steps_per_s']:,.0f} | {r['floor_step_us']:,.1f} | {r['ratio']:.1f}× |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 64, 1024])
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--window", type=int, default=8, help="TBPTT window k")
+    parser.add_argument(
+        "--env-steps", type=int, default=40_000, help="environment steps per timed call"
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--prng",
+        default=None,
+        choices=["threefry2x32", "rbg", "unsafe_rbg"],
+        help="JAX PRNG implementation (default: JAX's, threefry2x32)",
+    )
+    parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
+    parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.quick:
+        args.env_steps, args.repeats = 2_000, 2
+    if args.prng is not None:
+        jax.config.update("jax_default_prng_impl", args.prng)
+    rows = measure(
+        args.methods,
+        args.batches,
+        env_id=args.env,
+        hidden_size=args.hidden_size,
+        window=args.window,
+        env_steps=args.env_steps,
+        repeats=args.repeats,
+    )
+    machine = machine_info()
+    machine["device"] = jax.devices()[0].device_kind
+    machine["prng"] = str(jax.config.jax_default_prng_impl)
+    command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    text = table(rows)
+    print(text)
+    record = {
+        "benchmark": "throughput",
+        "env": args.env,
+        "hidden_size": args.hidden_size,
+        "machine": machine,
+        "rows": rows,
+    }
+    print("JSON: " + json.dumps(record))
+    if args.out != "-":
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        header = (
+            f"RTRRL env-steps/s on {args.env} (N = {args.hidden_size}, float32, PRNG "
+            f"{machine['prng']}) on {machine['device']} ({machine['cpu_count']} CPU cores, "
+            f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
+            f"random-action floor of the same environment.\n\nCommand: `{command.strip()}`\n\n"
+        )
+        (out / "throughput.md").write_text(header + text + "\n")
+        (out / "throughput.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()

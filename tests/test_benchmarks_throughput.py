@@ -1,0 +1,60 @@
+"""Smoke test of `benchmarks/throughput.py`: it runs end to end and reports what it promises.
+
+Only the structure of the output is checked, never a timing: speed depends on the machine.
+"""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    # The script imports its sibling scripts (`envs`, `_experiments`) as top-level modules.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("throughput")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_quick_run_writes_table_and_json(bench, tmp_path, capsys):
+    argv = [
+        "--methods", "RFLO", "TBPTT",
+        "--batches", "1", "2",
+        "--hidden-size", "4",
+        "--window", "3",
+        "--env-steps", "16",
+        "--repeats", "1",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    record = bench.main(argv)
+
+    stdout = capsys.readouterr().out
+    json_lines = [line for line in stdout.splitlines() if line.startswith("JSON: ")]
+    assert len(json_lines) == 1
+    printed = json.loads(json_lines[0].removeprefix("JSON: "))
+    assert printed == json.loads(json.dumps(record))
+    assert json.loads((tmp_path / "throughput.json").read_text()) == printed
+    table = (tmp_path / "throughput.md").read_text()
+    assert "| learner | batch |" in table and "Command:" in table and "TBPTT(3)" in table
+
+    rows = printed["rows"]
+    assert {(r["method"], r["batch"]) for r in rows} == {
+        (m, b) for m in ("RFLO", "TBPTT(3)") for b in (1, 2)
+    }
+    for row in rows:
+        assert row["steps"] == max(4, 16 // row["batch"])
+        assert row["env_steps_per_s"] == pytest.approx(row["batch"] * 1e6 / row["step_us"])
+        assert row["ratio"] == pytest.approx(row["step_us"] / row["floor_step_us"])
+        assert row["env_steps_per_s"] >= row["median_env_steps_per_s"] > 0
+
+
+def test_unknown_method_is_refused(bench):
+    with pytest.raises(SystemExit):
+        bench.main(["--methods", "SnAp-1", "--out", "-"])
