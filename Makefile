@@ -22,5 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check rtrrl tests benchmarks
 	$(BIN)/ruff format --check rtrrl tests benchmarks
 
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/paper.py --subset quick
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -55,3 +55,11 @@ def test_import_rtrrl_does_not_import_gymnax_or_brax():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("task", ["LabyrinthEscape", "LabyrinthExplore"])
+def test_unported_popgym_tasks_say_so(task):
+    name = f"popgym-{task}Medium-v0"
+    assert name not in envs.names()
+    with pytest.raises(ValueError, match=f"not available.*{task} is not ported"):
+        envs.make(name)

@@ -24,3 +24,16 @@ from . import (
     _minesweeper as _minesweeper,
     _pendulum as _pendulum,
 )
+
+# isort: split
+
+from .._registry import mark_unavailable
+
+# popgym's navigation tasks are not ported (yet): say so instead of "unknown id".
+for _task in ("LabyrinthEscape", "LabyrinthExplore"):
+    for _level in ("Easy", "Medium", "Hard"):
+        mark_unavailable(
+            f"popgym-{_task}{_level}-v0",
+            f"popgym's {_task} is not ported to JAX in rtrrl; the ported POPGym tasks are "
+            "listed by `rtrrl envs`.",
+        )
