@@ -135,8 +135,10 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
-    # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C.
-    argv = [*TINY_FLAGS, "--steps", "100000000", "--checkpoint-every", "100000", "--out", str(run)]
+    # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C. No early
+    # stopping either: a fast machine would otherwise finish the run before the signal.
+    flags = [*TINY_FLAGS, "--patience", "None"]
+    argv = [*flags, "--steps", "100000000", "--checkpoint-every", "100000", "--out", str(run)]
     log = tmp_path / "log.txt"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -169,7 +171,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
     total = done + 2 * EVAL_EVERY
     _train("--resume", str(run), "--steps", str(total))
     reference = tmp_path / "reference"
-    _train(*TINY_FLAGS, "--steps", str(total), "--out", str(reference))
+    _train(*flags, "--steps", str(total), "--out", str(reference))
     assert len(read_rows(run)) == total // EVAL_EVERY
     assert_same_run(run, reference)
 
