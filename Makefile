@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m rtrrl.online
 	$(BIN)/rtrrl train
 
 test: $(STAMP)
