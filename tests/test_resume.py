@@ -118,6 +118,11 @@ def _wait_for(path, process, timeout):
     return True
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX SIGINT")
 def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_path, cache_dir):
     """Ctrl-C (SIGINT) of ``rtrrl train`` in a subprocess: exit code 130, a valid checkpoint
@@ -147,6 +152,9 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            # A child inherits an ignored or blocked SIGINT from its parent, and earlier tests
+            # in the same pytest process can leave it so: give the child a terminal's default.
+            preexec_fn=_default_sigint,
         )
         try:
             started = _wait_for(run / "metrics.csv", process, timeout=300)
