@@ -118,9 +118,13 @@ def _wait_for(path, process, timeout):
     return True
 
 
-def _default_sigint():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+# `python -m rtrrl.cli` with Ctrl-C turned on. A process started in the background by a
+# non-interactive shell (CI, `nohup`, `cmd &`) ignores SIGINT, its children inherit that, and
+# Python then leaves SIGINT ignored: the test would send a signal nobody receives.
+_CLI_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('rtrrl.cli', run_name='__main__')"
+)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX SIGINT")
@@ -147,14 +151,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
     log = tmp_path / "log.txt"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "rtrrl.cli", "train", *argv],
+            [sys.executable, "-c", _CLI_WITH_CTRL_C, "train", *argv],
             cwd=tmp_path,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
-            # A child inherits an ignored or blocked SIGINT from its parent, and earlier tests
-            # in the same pytest process can leave it so: give the child a terminal's default.
-            preexec_fn=_default_sigint,
         )
         try:
             started = _wait_for(run / "metrics.csv", process, timeout=300)
