@@ -5,6 +5,8 @@
 - `ResultStore`: a JSON file of such records, rewritten atomically after every cell, so an
   interrupted sweep keeps what finished and a re-run skips the cells already done with the
   same configuration;
+- `Cell` and `run_cells`: the sweep loop every script shares (skip finished cells, train,
+  store, re-render the report, print one line per cell);
 - `machine_info`, `stability`, `spread` and small Markdown helpers.
 
 The scripts import this module as ``_experiments`` (Python puts the script's folder first on
@@ -20,7 +22,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,94 @@ class ResultStore:
 
     def save(self) -> None:
         write_atomic(self.path, json.dumps(self.data, indent=1, allow_nan=False) + "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell of a sweep: its key in the `ResultStore`, its configuration, the labels stored
+    in its record (task, method, ...), and the paper's number to print beside ours."""
+
+    key: str
+    config: TrainConfig
+    labels: dict[str, Any]
+    paper: float | None = None
+
+
+def check_choices(name: str, chosen: Sequence[Any], known: Sequence[Any]) -> None:
+    """Exit with a clear message if `chosen` holds something not in `known`."""
+    for item in chosen:
+        if item not in known:
+            raise SystemExit(f"Unknown {name} {item!r}; choose from {', '.join(map(str, known))}.")
+
+
+def run_cells(
+    store: ResultStore,
+    cells: Sequence[Cell],
+    *,
+    report: Callable[[], None],
+    force: bool = False,
+    progress: bool = True,
+    command: str = "",
+) -> None:
+    """Train every cell not already in `store` with the same configuration (all if `force`).
+
+    After each cell the store is saved and `report()` re-renders the Markdown and PNG, so an
+    interrupted sweep keeps what finished. The invocation (command, cells run and skipped,
+    wall time, whether it finished) is recorded in ``store.meta["invocations"]``.
+    """
+    store.meta.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    store.meta["machine"] = machine_info()
+    invocation = {
+        "command": command,
+        "cells_run": 0,
+        "cells_skipped": 0,
+        "wall_seconds": 0.0,
+        "finished": False,
+    }
+    store.meta.setdefault("invocations", []).append(invocation)
+    start = time.perf_counter()
+    for index, cell in enumerate(cells, 1):
+        tag = f"[{index}/{len(cells)}] {cell.key}"
+        if not force and store.done(cell.key, cell.config):
+            invocation["cells_skipped"] += 1
+            print(f"{tag}: done already, skipped", flush=True)
+            continue
+        print(f"{tag}: {cell.config.steps:,} steps/seed × {cell.config.seeds} seeds", flush=True)
+        record = run_cell(cell.config, progress=progress)
+        record.update(cell.labels)
+        invocation["cells_run"] += 1
+        invocation["wall_seconds"] = time.perf_counter() - start
+        store.meta["updated"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        store.put(cell.key, record)
+        report()
+        print(f"    {_outcome(record, cell.paper)}", flush=True)
+    invocation["wall_seconds"] = time.perf_counter() - start
+    invocation["finished"] = True
+    store.save()
+    report()
+    print(f"Done in {duration(invocation['wall_seconds'])}.", flush=True)
+
+
+def _outcome(record: dict[str, Any], paper: float | None) -> str:
+    if "error" in record:
+        return f"diverged: {record['error']}"
+    best, std = spread(record["best_eval_return"])
+    beside = f" (paper {fmt(paper)})" if paper is not None else ""
+    return (
+        f"best {fmt(best)} ± {fmt(std)}{beside}, final "
+        f"{fmt(spread(record['final_eval_return'])[0])}, "
+        f"{record['total_steps']:,} steps, {duration(record['wall_seconds'])}"
+    )
+
+
+def invocation_lines(meta: dict[str, Any]) -> list[str]:
+    """One Markdown bullet per recorded invocation of a sweep script."""
+    return [
+        f"- Invocation `{run['command']}`: {run['cells_run']} cells run, "
+        f"{run['cells_skipped']} skipped (already done), wall {duration(run['wall_seconds'])}"
+        f"{'' if run.get('finished') else ' (interrupted or still running)'}."
+        for run in meta.get("invocations", [])
+    ]
 
 
 def evaluations(record: dict[str, Any]) -> np.ndarray:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,15 @@ from typing import Any
 import numpy as np
 from _experiments import (
     RESULTS,
+    Cell,
     ResultStore,
+    check_choices,
     duration,
     fmt,
-    machine_info,
+    invocation_lines,
     machine_line,
     markdown_table,
-    run_cell,
+    run_cells,
     spread,
     stability,
 )
@@ -157,12 +158,7 @@ def render_markdown(store: ResultStore) -> str:
         f"- Machine: {machine_line(meta.get('machine', {}))}.",
         f"- Wall time of the cells reported here: {duration(total)} ({len(cells)} cells).",
     ]
-    for run in meta.get("invocations", []):
-        lines.append(
-            f"- Invocation `{run['command']}`: {run['cells_run']} cells run, "
-            f"{run['cells_skipped']} skipped, wall {duration(run['wall_seconds'])}"
-            f"{'' if run.get('finished') else ' (interrupted or still running)'}."
-        )
+    lines += invocation_lines(meta)
     header = [
         "task",
         "variant",
@@ -294,54 +290,36 @@ def run_ablations(
     Arguments mirror the CLI (`steps` None: each task's budget); `overrides` are extra
     `TrainConfig` fields for every cell.
     """
-    for name, pool, known in (("task", tasks, TASKS), ("variant", variants, VARIANTS)):
-        for item in pool:
-            if item not in known:
-                raise SystemExit(f"Unknown {name} {item!r}; choose from {', '.join(known)}.")
+    check_choices("task", tasks, list(TASKS))
+    check_choices("variant", variants, list(VARIANTS))
     prefix.parent.mkdir(parents=True, exist_ok=True)
     store = ResultStore(prefix.with_suffix(".json"))
-    store.meta.update(
-        machine=machine_info(),
-        seeds=seeds,
-    )
-    invocation = {"command": command, "cells_run": 0, "cells_skipped": 0, "wall_seconds": 0.0}
-    store.meta.setdefault("invocations", []).append(invocation)
-    start = time.perf_counter()
-    plan = [(t, v) for t in tasks for v in variants]
-    for index, (t, v) in enumerate(plan, 1):
-        config = cell_config(
-            t,
-            v,
-            steps=steps,
-            seeds=seeds,
-            eval_every=eval_every,
-            patience=patience,
-            **(overrides or {}),
+    store.meta["seeds"] = seeds
+    cells = [
+        Cell(
+            _key(t, v),
+            cell_config(
+                t,
+                v,
+                steps=steps,
+                seeds=seeds,
+                eval_every=eval_every,
+                patience=patience,
+                **(overrides or {}),
+            ),
+            dict(task=t, variant=v),
         )
-        key = _key(t, v)
-        if not force and store.done(key, config):
-            invocation["cells_skipped"] += 1
-            print(f"[{index}/{len(plan)}] {key}: done already, skipped", flush=True)
-            continue
-        print(f"[{index}/{len(plan)}] {key}: {config.steps:,} steps/seed", flush=True)
-        record = run_cell(config, progress=progress)
-        record.update(task=t, variant=v)
-        invocation["cells_run"] += 1
-        invocation["wall_seconds"] = time.perf_counter() - start
-        store.put(key, record)
-        write_report(store, prefix)
-        if "error" not in record:
-            best = spread(record["best_eval_return"])
-            print(
-                f"    best {fmt(best[0])} ± {fmt(best[1])}, final "
-                f"{fmt(spread(record['final_eval_return'])[0])}, "
-                f"{record['total_steps']:,} steps, {duration(record['wall_seconds'])}",
-                flush=True,
-            )
-    invocation["wall_seconds"] = time.perf_counter() - start
-    invocation["finished"] = True
-    store.save()
-    write_report(store, prefix)
+        for t in tasks
+        for v in variants
+    ]
+    run_cells(
+        store,
+        cells,
+        report=lambda: write_report(store, prefix),
+        force=force,
+        progress=progress,
+        command=command,
+    )
     return store
 
 

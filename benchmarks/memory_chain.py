@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,13 +41,15 @@ import numpy as np
 from _experiments import (
     PPO_OPTIONS,
     RESULTS,
+    Cell,
     ResultStore,
+    check_choices,
     duration,
     fmt,
-    machine_info,
+    invocation_lines,
     machine_line,
     markdown_table,
-    run_cell,
+    run_cells,
     spread,
 )
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -218,12 +219,7 @@ def render_markdown(store: ResultStore) -> str:
         f"- Machine: {machine_line(meta.get('machine', {}))}.",
         f"- Wall time of the cells reported here: {duration(total)} ({len(cells)} cells).",
     ]
-    for run in meta.get("invocations", []):
-        lines.append(
-            f"- Invocation `{run['command']}`: {run['cells_run']} cells run, "
-            f"{run['cells_skipped']} skipped, wall {duration(run['wall_seconds'])}"
-            f"{'' if run.get('finished') else ' (interrupted or still running)'}."
-        )
+    lines += invocation_lines(meta)
     lines.append("")
     for inputs in INPUTS:
         lines += _tables(cells, inputs)
@@ -322,57 +318,42 @@ def run_sweep(
     Arguments mirror the CLI; `overrides` are extra `TrainConfig` fields for every cell.
     """
     caps = CAPS if caps is None else caps
-    for name, pool, known in (("method", methods, METHODS), ("input setting", inputs, INPUTS)):
-        for item in pool:
-            if item not in known:
-                raise SystemExit(f"Unknown {name} {item!r}; choose from {', '.join(known)}.")
+    check_choices("method", methods, list(METHODS))
+    check_choices("input setting", inputs, list(INPUTS))
     prefix.parent.mkdir(parents=True, exist_ok=True)
     store = ResultStore(prefix.with_suffix(".json"))
     store.meta.update(
-        machine=machine_info(),
         seeds=seeds,
         budget=f"{steps:,} steps per seed"
         + "".join(f"; {m} capped at {c:,}" for m, c in caps.items() if m in methods),
     )
-    invocation = {"command": command, "cells_run": 0, "cells_skipped": 0, "wall_seconds": 0.0}
-    store.meta.setdefault("invocations", []).append(invocation)
-    start = time.perf_counter()
-    plan = [(i, m, n) for i in inputs for m in methods for n in lengths]
-    for index, (i, m, n) in enumerate(plan, 1):
-        budget = min(steps, caps.get(m, steps))
-        config = cell_config(
-            n,
-            m,
-            budget,
-            inputs=i,
-            seeds=seeds,
-            eval_every=eval_every,
-            patience=patience,
-            **(overrides or {}),
+    cells = [
+        Cell(
+            _key(n, m, i),
+            cell_config(
+                n,
+                m,
+                min(steps, caps.get(m, steps)),
+                inputs=i,
+                seeds=seeds,
+                eval_every=eval_every,
+                patience=patience,
+                **(overrides or {}),
+            ),
+            dict(memory_length=n, method=m, inputs=i),
         )
-        key = _key(n, m, i)
-        if not force and store.done(key, config):
-            invocation["cells_skipped"] += 1
-            print(f"[{index}/{len(plan)}] {key}: done already, skipped", flush=True)
-            continue
-        print(f"[{index}/{len(plan)}] {key}: {budget:,} steps/seed", flush=True)
-        record = run_cell(config, progress=progress)
-        record.update(memory_length=n, method=m, inputs=i)
-        invocation["cells_run"] += 1
-        invocation["wall_seconds"] = time.perf_counter() - start
-        store.put(key, record)
-        write_report(store, prefix)
-        if "error" not in record:
-            best = spread(record["best_eval_return"])
-            print(
-                f"    best {fmt(best[0])} ± {fmt(best[1])}, "
-                f"{record['total_steps']:,} steps, {duration(record['wall_seconds'])}",
-                flush=True,
-            )
-    invocation["wall_seconds"] = time.perf_counter() - start
-    invocation["finished"] = True
-    store.save()
-    write_report(store, prefix)
+        for i in inputs
+        for m in methods
+        for n in lengths
+    ]
+    run_cells(
+        store,
+        cells,
+        report=lambda: write_report(store, prefix),
+        force=force,
+        progress=progress,
+        command=command,
+    )
     return store
 
 

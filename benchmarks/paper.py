@@ -38,7 +38,6 @@ import argparse
 import dataclasses
 import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,13 +46,15 @@ import numpy as np
 from _experiments import (
     PPO_OPTIONS,
     RESULTS,
+    Cell,
     ResultStore,
+    check_choices,
     duration,
     fmt,
-    machine_info,
+    invocation_lines,
     machine_line,
     markdown_table,
-    run_cell,
+    run_cells,
     spread,
     stability,
 )
@@ -318,12 +319,7 @@ def render_markdown(store: ResultStore, subset: Subset, notes: str | None) -> st
         f"- Wall time of the cells reported here: {duration(total_wall)} "
         f"({len(cells)} cells; compile time included).",
     ]
-    for run in meta.get("invocations", []):
-        lines.append(
-            f"- Invocation `{run['command']}`: {run['cells_run']} cells run, "
-            f"{run['cells_skipped']} skipped (already done), wall {duration(run['wall_seconds'])}"
-            f"{'' if run.get('finished') else ' (interrupted or still running)'}."
-        )
+    lines += invocation_lines(meta)
     lines.append("")
 
     # Paper-format table: median ± std of the best evaluation return (paper's median).
@@ -530,62 +526,37 @@ def run_subset(
     subset = SUBSETS[subset_name]
     prefix = prefix or RESULTS / subset.name
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    check_choices("task", tasks or (), list(TASKS))
+    check_choices("method", methods or (), list(METHODS))
     store = ResultStore(prefix.with_suffix(".json"))
-    for name, pool in (("task", tasks), ("method", methods)):
-        known = TASKS if name == "task" else METHODS
-        for item in pool or ():
-            if item not in known:
-                raise SystemExit(f"Unknown {name} {item!r}; choose from {', '.join(known)}.")
-    plan = [
-        (t, m, steps or s)
+    store.meta["subset"] = subset_name
+    cells = [
+        Cell(
+            cell_key(t, m),
+            cell_config(
+                t,
+                m,
+                steps or s,
+                seeds=seeds,
+                eval_every=eval_every,
+                patience=patience,
+                **(overrides or {}),
+            ),
+            dict(task=t, method=m),
+            TASKS[t].paper.get(m),
+        )
         for t, m, s in subset.cells()
         if (tasks is None or t in tasks) and (methods is None or m in methods)
     ]
-    store.meta.setdefault("started", time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    store.meta["subset"] = subset_name
-    store.meta["machine"] = machine_info()
-    invocation = {
-        "command": command,
-        "cells_run": 0,
-        "cells_skipped": 0,
-        "wall_seconds": 0.0,
-        "finished": False,
-    }
-    store.meta.setdefault("invocations", []).append(invocation)
-    start = time.perf_counter()
-    for index, (t, m, s) in enumerate(plan, 1):
-        config = cell_config(
-            t, m, s, seeds=seeds, eval_every=eval_every, patience=patience, **(overrides or {})
-        )
-        key = cell_key(t, m)
-        if not force and store.done(key, config):
-            invocation["cells_skipped"] += 1
-            print(f"[{index}/{len(plan)}] {key}: done already, skipped", flush=True)
-            continue
-        print(f"[{index}/{len(plan)}] {key}: {s:,} steps/seed × {seeds} seeds", flush=True)
-        record = run_cell(config, progress=progress)
-        record.update(task=t, method=m)
-        invocation["cells_run"] += 1
-        invocation["wall_seconds"] = time.perf_counter() - start
-        store.meta["updated"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-        store.put(key, record)
-        write_report(store, subset, prefix)
-        if "error" in record:
-            print(f"    diverged: {record['error']}", flush=True)
-        else:
-            best, std = spread(record["best_eval_return"])
-            paper = TASKS[t].paper.get(m)
-            print(
-                f"    best {fmt(best)} ± {fmt(std)} (paper {fmt(paper)}), final "
-                f"{fmt(spread(record['final_eval_return'])[0])}, "
-                f"{record['total_steps']:,} steps, {duration(record['wall_seconds'])}",
-                flush=True,
-            )
-    invocation["wall_seconds"] = time.perf_counter() - start
-    invocation["finished"] = True
-    store.save()
-    write_report(store, subset, prefix)
-    print(f"Done in {duration(invocation['wall_seconds'])}: {prefix}.md", flush=True)
+    run_cells(
+        store,
+        cells,
+        report=lambda: write_report(store, subset, prefix),
+        force=force,
+        progress=progress,
+        command=command,
+    )
+    print(f"Report: {prefix}.md", flush=True)
     return store
 
 
