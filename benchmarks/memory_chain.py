@@ -311,11 +311,13 @@ def run_sweep(
     progress: bool = True,
     command: str = "",
     overrides: dict[str, Any] | None = None,
+    rtrrl_overrides: dict[str, Any] | None = None,
 ) -> ResultStore:
     """Run every (input setting, method, length) cell, writing ``<prefix>.{json,md,png}``
     after each.
 
-    Arguments mirror the CLI; `overrides` are extra `TrainConfig` fields for every cell.
+    Arguments mirror the CLI; `overrides` are extra `TrainConfig` fields for every cell,
+    `rtrrl_overrides` for the RTRRL (non-PPO) cells only.
     """
     caps = CAPS if caps is None else caps
     check_choices("method", methods, list(METHODS))
@@ -339,6 +341,7 @@ def run_sweep(
                 eval_every=eval_every,
                 patience=patience,
                 **(overrides or {}),
+                **({} if m == "ppo-lstm" else rtrrl_overrides or {}),
             ),
             dict(memory_length=n, method=m, inputs=i),
         )
@@ -366,6 +369,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rtrl-steps", type=int, default=CAPS["rtrl"], help="RTRL's budget")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--patience", type=int, default=20, help="0: no early stopping")
+    parser.add_argument(
+        "--max-grad-norm",
+        type=float,
+        help="RTRRL methods' gradient clip (default: the library's 1.0; 0: off). PPO keeps 0.5.",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "memory_chain")
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
@@ -382,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         caps={"rtrl": args.rtrl_steps},
         seeds=args.seeds,
         patience=args.patience or None,
+        rtrrl_overrides={} if args.max_grad_norm is None else {"max_grad_norm": args.max_grad_norm},
         prefix=args.out,
         force=args.force,
         progress=not args.no_progress,

@@ -19,7 +19,14 @@ from . import envs
 from ._types import PRNGKey
 from .algorithms import PPO, RTRRL
 from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
-from .estimators import RFLO, RTRL, AbstractGradientEstimator, LocalMSE, TruncatedBPTT
+from .estimators import (
+    RFLO,
+    RTRL,
+    AbstractGradientEstimator,
+    IncompatibleCellError,
+    LocalMSE,
+    TruncatedBPTT,
+)
 from .heads import Backprop, FeedbackAlignment
 from .traces import AccumulatingTrace, DutchTrace
 from .training import LoopConfig
@@ -80,7 +87,8 @@ class TrainConfig:
     eta_entropy: float = 1e-5
     """Entropy regularisation (η_H)."""
     max_grad_norm: float | None = None
-    """Global-norm clipping before Adam (None: off for RTRRL, 0.5 for PPO)."""
+    """Gradient global-norm clip; unset: the learner's default (RTRRL 1.0, PPO 0.5); 0: off.
+    RTRRL clips each step's gradient before the traces, PPO each minibatch gradient."""
     average_reward: bool = False
     """Average-reward TD for continuing tasks."""
     scale_rewards: bool = True
@@ -156,7 +164,7 @@ class TrainConfig:
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
         _check("seed", self.seed, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
         if self.max_grad_norm is not None:
-            _check("max_grad_norm", self.max_grad_norm, lambda v: v > 0.0, "> 0 (or None)")
+            _check("max_grad_norm", self.max_grad_norm, lambda v: v >= 0.0, ">= 0 (0: off)")
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
@@ -341,6 +349,13 @@ def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> Abstrac
     return CTRNN(input_size, config.hidden_size, key=key, dt=config.dt, wiring=wiring)
 
 
+def _grad_norm(config: TrainConfig, *, default: float) -> float | None:
+    """``--max-grad-norm``: None means the learner's `default`, 0 means no clipping."""
+    if config.max_grad_norm is None:
+        return default
+    return None if config.max_grad_norm == 0 else config.max_grad_norm
+
+
 def _ppo_factory(config: TrainConfig, input_size: int):
     """``key -> PPO`` with the cell of `config` and its PPO options."""
 
@@ -357,7 +372,7 @@ def _ppo_factory(config: TrainConfig, input_size: int):
             vf_coef=config.vf_coef,
             ent_coef=config.ent_coef,
             lr=config.lr,
-            max_grad_norm=0.5 if config.max_grad_norm is None else config.max_grad_norm,
+            max_grad_norm=_grad_norm(config, default=0.5),
             scale_rewards=config.scale_rewards,
             meta_rl=config.meta_rl,
         )
@@ -396,7 +411,7 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
             lr_cell=config.lr_cell,
             eta_actor=config.eta_actor,
             eta_entropy=config.eta_entropy,
-            max_grad_norm=config.max_grad_norm,
+            max_grad_norm=_grad_norm(config, default=1.0),
             average_reward=config.average_reward,
             scale_rewards=config.scale_rewards,
             meta_rl=config.meta_rl,
@@ -405,5 +420,14 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
 
     # Trace once now (shapes only, nothing computed): bad combinations (RFLO on an LRU, a
     # categorical actor on continuous actions, ...) fail before anything is compiled or written.
-    jax.eval_shape(lambda key: make(key).init(key, env, num_envs=1), jax.random.key(config.seed))
+    try:
+        jax.eval_shape(
+            lambda key: make(key).init(key, env, num_envs=1), jax.random.key(config.seed)
+        )
+    except IncompatibleCellError as error:
+        raise IncompatibleCellError(
+            f"{error} (`estimator` = {config.estimator!r}, `cell` = {config.cell!r}; on the "
+            "command line RTRL() is --estimator rtrl, LocalMSE() --estimator local-mse, "
+            "TruncatedBPTT() --estimator tbptt)"
+        ) from None
     return make

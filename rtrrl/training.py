@@ -305,8 +305,8 @@ def train(
                 raise NonFiniteError(
                     f"Training produced a non-finite parameter or TD error for seed(s) {bad} in "
                     f"the chunk ending at step {book.steps_done + plan.env_steps_per_chunk}. "
-                    "Lower the learning rates, turn on gradient clipping (max_grad_norm, e.g. "
-                    "100), or check the environment's rewards. The last good checkpoint is kept."
+                    "Lower the learning rates or max_grad_norm (the gradient clip), or "
+                    "check the environment's rewards. The last good checkpoint is kept."
                 )
             new_book = dataclasses.replace(
                 book,

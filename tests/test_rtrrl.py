@@ -141,6 +141,7 @@ def _rtrrl(cell, **kwargs) -> RTRRL:
         eta_entropy=ETA_H,
         optimizer=FROZEN,
         scale_rewards=False,
+        max_grad_norm=None,  # the references are unclipped; clipping has its own test
     )
     return RTRRL(cell, **(options | kwargs))
 
@@ -320,10 +321,13 @@ def _record_episode(alg: RTRRL, env: Toy, num_steps: int, seed: int = 0):
 
 
 @eqx.filter_jit
-def _reference_traces(params, fixed, inputs, actions):
+def _reference_traces(params, fixed, inputs, actions, scales=None):
     """``(e_C, e_A, e_R)`` after ``T = len(inputs)`` steps, by `jax.grad` through the unrolled
-    cell: ``Σ_k w_k ∇f_k = ∇ Σ_k w_k f_k`` with constant weights ``w_k = (γλ)^{T-1-k}``."""
+    cell: ``Σ_k w_k ∇f_k = ∇ Σ_k w_k f_k`` with constant weights ``w_k = s_k (γλ)^{T-1-k}``
+    (``s_k = scales[k]``, default 1)."""
     num_steps = len(inputs)
+    if scales is None:
+        scales = jnp.ones((num_steps,))
 
     def per_step_terms(p):
         """Per step ``k``: ``(v_k, log π(a_k), cell objective_k)``."""
@@ -345,7 +349,8 @@ def _reference_traces(params, fixed, inputs, actions):
         def objective(p):
             terms = per_step_terms(p)
             return sum(
-                (GAMMA * lam) ** (num_steps - 1 - k) * terms[k][index] for k in range(num_steps)
+                scales[k] * (GAMMA * lam) ** (num_steps - 1 - k) * terms[k][index]
+                for k in range(num_steps)
             )
 
         return eqx.filter_grad(objective)(params)
@@ -374,6 +379,45 @@ def test_traces_equal_unrolled_gradients(case):
     _assert_trees_close(traces.critic, critic, what="critic trace")
     _assert_trees_close(traces.actor, actor, what="actor trace")
     _assert_trees_close(traces.cell, cell, what="cell trace")
+
+
+def test_max_grad_norm_clips_each_step_gradient_before_the_traces():
+    """With ``max_grad_norm = C`` each step's gradient ``g_k = (∇v_k, ∇ log π(a_k),
+    ∇(v_k + η_A log π(a_k)))`` enters the traces scaled by ``min(1, C / ‖g_k‖)``, one factor for
+    all three parts: the traces are the unrolled references with those weights. ``C`` is the
+    median of the five norms, so some steps are clipped and some are not."""
+    env, cell, feedback, actor = _TRACE_CASES["ctrnn"]()
+    unclipped = _rtrrl(cell, estimator=RTRL(), feedback=feedback, actor=actor)
+    states, inputs, actions = _record_episode(unclipped, env, 5)
+    params, fixed = states[0].params, states[0].feedback
+
+    def step_gradient_norm(k: int) -> float:
+        only_last = jnp.zeros((k + 1,)).at[k].set(1.0)
+        parts = _reference_traces(params, fixed, inputs[: k + 1], actions[: k + 1], only_last)[0]
+        return float(np.sqrt(sum(np.sum(x**2) for x in _leaves(parts))))
+
+    norms = np.array([step_gradient_norm(k) for k in range(len(inputs))])
+    limit = float(np.median(norms))
+    scales = np.minimum(1.0, limit / norms)
+    assert np.any(scales < 1.0) and np.any(scales == 1.0), norms
+
+    clipped = _rtrrl(cell, estimator=RTRL(), feedback=feedback, actor=actor, max_grad_norm=limit)
+    states, inputs_clipped, actions_clipped = _record_episode(clipped, env, 5)
+    for got, expected in zip(actions_clipped, actions, strict=True):
+        np.testing.assert_array_equal(got, expected)  # same keys, parameters never move
+    (critic, actor_trace, cell_trace), _ = _reference_traces(
+        params, fixed, inputs, actions, jnp.asarray(scales)
+    )
+    traces = jax.tree.map(lambda a: a[0], states[-1].envs.traces)
+    _assert_trees_close(traces.critic, critic, what="critic trace")
+    _assert_trees_close(traces.actor, actor_trace, what="actor trace")
+    _assert_trees_close(traces.cell, cell_trace, what="cell trace")
+
+
+def test_default_clips_at_one():
+    """The paper's Table 1: gradient-norm clip 1.0 by default."""
+    env = Toy()
+    assert RTRRL(_ctrnn(env), RFLO()).max_grad_norm == 1.0
 
 
 def _online_lambda_return(x, rewards, theta0, lam):

@@ -12,7 +12,7 @@ from rtrrl import envs
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN
 from rtrrl.cli import main
-from rtrrl.config import TrainConfig, build_env, load_config_file
+from rtrrl.config import TrainConfig, build_algorithm, build_env, load_config_file
 from rtrrl.estimators import RFLO
 from rtrrl.heads import CategoricalActor
 from rtrrl.runs import run_training
@@ -59,6 +59,7 @@ NON_POSITIVE = [
     ("lr_actor", 0.0, "> 0"),
     ("lr_critic", -1e-3, "> 0"),
     ("lr_cell", 0.0, "> 0"),
+    ("max_grad_norm", -1.0, ">= 0 (0: off)"),
 ]
 
 
@@ -125,12 +126,31 @@ def test_rtrrl_refuses_non_positive_learning_rates(name):
         RTRRL(cell=_cell(), estimator=RFLO(), **{name: 0.0})
 
 
+def test_rtrrl_refuses_non_positive_max_grad_norm():
+    with pytest.raises(ValueError, match=r"RTRRL: `max_grad_norm` must be > 0 \(or None"):
+        RTRRL(cell=_cell(), estimator=RFLO(), max_grad_norm=0.0)
+
+
+@pytest.mark.parametrize(
+    ("algo", "value", "expected"),
+    [("rtrrl", None, 1.0), ("rtrrl", 3.0, 3.0), ("rtrrl", 0.0, None)]
+    + [("ppo", None, 0.5), ("ppo", 3.0, 3.0), ("ppo", 0.0, None)],
+)
+def test_max_grad_norm_unset_is_the_learners_default_and_zero_is_off(algo, value, expected):
+    """``--max-grad-norm``: unset gives RTRRL's 1.0 (the paper) or PPO's 0.5; 0 gives no
+    clipping (``None`` in the learner)."""
+    config = TrainConfig(env="CartPole-v1", algo=algo, max_grad_norm=value, hidden_size=4)
+    learner = build_algorithm(config, build_env(config))(jax.random.key(0))
+    assert learner.max_grad_norm == expected
+
+
 def test_estimator_that_cannot_serve_the_cell_is_refused(tmp_path, capsys):
     """``--cell lru --estimator rflo``: RFLO is defined for CTRNNs only; the message names
     both and the alternatives."""
     out = tmp_path / "run"
     err = _cli_error(["train", "--cell", "lru", "--estimator", "rflo", "--out", str(out)], capsys)
     assert "RFLO" in err and "LRU" in err and "RTRL()" in err
+    assert "--estimator rtrl" in err  # the flag that fixes it
     assert not out.exists()
 
 

@@ -46,6 +46,12 @@ def _tree_where(condition: Bool[Array, ""], on_true: PyTree[Any], on_false: PyTr
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), on_true, on_false)
 
 
+def _clip_by_global_norm(tree: PyTree[Any], max_norm: float) -> PyTree[Any]:
+    """`tree` scaled by ``min(1, max_norm / ‖tree‖₂)`` (optax's global-norm clip)."""
+    clip = optax.clip_by_global_norm(max_norm)
+    return clip.update(tree, clip.init(tree))[0]
+
+
 def _decayed_plus(trace: PyTree[Any], decay: Scalar | float, grad: PyTree[Any]) -> PyTree[Any]:
     """``decay · trace + grad`` (an accumulating trace's update)."""
     return jax.tree.map(lambda e, g: decay * e + g, trace, grad)
@@ -78,7 +84,8 @@ class RTRRL(AbstractAlgorithm):
     4. Traces, all decaying by ``γλ`` and reset at episode ends:
        ``e_C ← γλ_C e_C + ∇v̂`` (or the dutch trace), ``e_A ← γλ_A e_A + ∇ log π(a_t)``,
        ``e_R ← γλ_R e_R + Ĵ_tᵀ (g_C + η_A g_A)`` where ``g = Mᵀ e`` carries each head's
-       output error ``e`` to the features through the feedback mode's matrix ``M``.
+       output error ``e`` to the features through the feedback mode's matrix ``M``. The
+       three new terms are first clipped together to global norm ``max_grad_norm``.
     5. Ascent directions ``δ e_C``, ``δ e_A + η_H ∇H``, ``δ e_R + η_H Ĵ_tᵀ g_H``, averaged over
        the environments and handed (negated) to the optimiser: one update per step.
 
@@ -89,15 +96,25 @@ class RTRRL(AbstractAlgorithm):
     - ``estimator``: an `AbstractGradientEstimator` (`RFLO()`, `RTRL()`, ...) that can serve
       ``cell`` (checked here).
     - ``feedback``: `Backprop()` (default) or `FeedbackAlignment(key=...)`.
-    - ``critic_trace``: `AccumulatingTrace()` (default) or `DutchTrace()`.
+    - ``critic_trace``: `AccumulatingTrace()` (default) or `DutchTrace()`. The dutch trace is
+      exactly true-online TD(λ) only under SGD at ``lr_critic`` with ``max_grad_norm=None``
+      (with clipping, the clipped gradient stands in for the feature vector).
     - ``gamma``, ``lambda_actor``, ``lambda_critic``, ``lambda_cell``: in [0, 1].
     - ``lr_actor``, ``lr_critic``, ``lr_cell``: Adam step sizes α_A, α_C, α_R (> 0).
     - ``eta_actor``: weight η_A of the actor's error in the recurrent trace (>= 0).
     - ``eta_entropy``: entropy regularisation η_H (>= 0).
-    - ``max_grad_norm``: global-norm clipping before Adam (``None`` disables).
+    - ``max_grad_norm``: clip the global norm of each step's gradient (per environment)
+      before it enters the traces (> 0; ``None`` disables; default 1.0, the paper's value).
+      The clipped quantity is ``g_t = (∇v̂, ∇ log π(a_t), Ĵ_tᵀ(g_C + η_A g_A))`` over all
+      parameters together, scaled by ``min(1, max_grad_norm / ‖g_t‖)``. The TD error still
+      scales the traces' sum, so a correct value function stays a fixed point. (Clipping the
+      δ-scaled direction instead turns TD into sign-TD and failed CartPole: README,
+      "Deviations from the paper".)
     - ``optimizer``: an optax transformation to use instead of the default (Adam with the
-      per-group step sizes above, after optional clipping); it receives the descent
-      direction as a PyTree shaped like the trainable parameters, and ignores the ``lr_*``.
+      per-group step sizes above); it receives the descent direction as a PyTree shaped like
+      the trainable parameters, and ignores the ``lr_*``. Passing
+      ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(...))`` (with
+      ``max_grad_norm=None``) gives the literal "clip the update, then Adam".
     - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
       ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
     - ``scale_rewards``: divide rewards by the running std of the discounted return.
@@ -120,7 +137,7 @@ class RTRRL(AbstractAlgorithm):
     lr_cell: float = 1e-3
     eta_actor: float = 1.0
     eta_entropy: float = 1e-5
-    max_grad_norm: float | None = None
+    max_grad_norm: float | None = 1.0
     optimizer: optax.GradientTransformation | None = eqx.field(default=None, static=True)
     average_reward: bool = eqx.field(default=False, static=True)
     eta_average_reward: float = 1e-3
@@ -196,15 +213,11 @@ class RTRRL(AbstractAlgorithm):
     def _optimizer(self) -> optax.GradientTransformation:
         if self.optimizer is not None:
             return self.optimizer
-        # One global-norm clip, then Adam (PAPER.md step 7). Adam runs with a unit step on the
-        # flat vector of all parameters and `_step_sizes` applies α_C, α_A, α_R afterwards:
-        # identical to one Adam per group, but one fused update instead of one per leaf.
-        clip = (
-            optax.identity()
-            if self.max_grad_norm is None
-            else optax.clip_by_global_norm(self.max_grad_norm)
-        )
-        return optax.chain(clip, optax.scale_by_adam())
+        # Adam (PAPER.md step 7; the clipping happens per step, before the traces). Adam runs
+        # with a unit step on the flat vector of all parameters and `_step_sizes` applies α_C,
+        # α_A, α_R afterwards: identical to one Adam per group, but one fused update instead
+        # of one per leaf.
+        return optax.scale_by_adam()
 
     def _step_sizes(self, params: AgentParams) -> Float[Array, " params"]:
         """The step size of every parameter, flattened like `_flat` (a compile-time constant)."""
@@ -386,18 +399,8 @@ class RTRRL(AbstractAlgorithm):
                 params.actor, jnp.outer(error_entropy, features), error_entropy
             )
 
-            traces = carry.traces
-            trace_critic = self.critic_trace.update(
-                traces.critic, grad_value, self.gamma * self.lambda_critic, self.lr_critic
-            )
-            direction_critic = self.critic_trace.direction(
-                trace_critic, grad_value, td_error, value, carry.previous_value
-            )
-            trace_actor = _decayed_plus(traces.actor, self.gamma * self.lambda_actor, grad_log_prob)
-            direction_actor = _combination(trace_actor, td_error, grad_entropy, self.eta_entropy)
             if self.freeze_cell:
-                trace_cell = traces.cell
-                direction_cell = traces.cell  # all zeros: the cell never learns
+                grad_cell = grad_cell_entropy = None  # the cell never learns
             else:
                 # Ĵᵀ is linear: both cotangents go through the estimator in one vmapped call.
                 to_features = jnp.stack(
@@ -411,6 +414,26 @@ class RTRRL(AbstractAlgorithm):
                 )
                 grad_cell = jax.tree.map(lambda g: g[0], grads)
                 grad_cell_entropy = jax.tree.map(lambda g: g[1], grads)
+            if self.max_grad_norm is not None:
+                # Clip this step's gradient of v̂ + log π (all parameters together) before it
+                # enters the traces; δ still scales the traces' sum, so TD keeps its fixed point.
+                grad_value, grad_log_prob, grad_cell = _clip_by_global_norm(
+                    (grad_value, grad_log_prob, grad_cell), self.max_grad_norm
+                )
+
+            traces = carry.traces
+            trace_critic = self.critic_trace.update(
+                traces.critic, grad_value, self.gamma * self.lambda_critic, self.lr_critic
+            )
+            direction_critic = self.critic_trace.direction(
+                trace_critic, grad_value, td_error, value, carry.previous_value
+            )
+            trace_actor = _decayed_plus(traces.actor, self.gamma * self.lambda_actor, grad_log_prob)
+            direction_actor = _combination(trace_actor, td_error, grad_entropy, self.eta_entropy)
+            if self.freeze_cell:
+                trace_cell = traces.cell
+                direction_cell = traces.cell  # all zeros: the cell never learns
+            else:
                 trace_cell = _decayed_plus(traces.cell, self.gamma * self.lambda_cell, grad_cell)
                 direction_cell = _combination(
                     trace_cell, td_error, grad_cell_entropy, self.eta_entropy

@@ -1,6 +1,7 @@
 """Online gradient estimators: `RTRL`, `RFLO`, `LocalMSE`, `TruncatedBPTT`."""
 
 from ._abstract import AbstractGradientEstimator as AbstractGradientEstimator
+from ._common import IncompatibleCellError as IncompatibleCellError
 from ._dense import RTRLState as RTRLState
 from ._local_mse import LocalMSE as LocalMSE
 from ._lru_rtrl import LRURTRLState as LRURTRLState

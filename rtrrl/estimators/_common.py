@@ -12,9 +12,15 @@ from .._types import Array, Float, Grads
 from ..cells import AbstractCell
 
 
-def unsupported(estimator: eqx.Module, cell: AbstractCell, reason: str, use: str) -> ValueError:
+class IncompatibleCellError(ValueError):
+    """An estimator was paired with a cell it cannot serve (the message names both)."""
+
+
+def unsupported(
+    estimator: eqx.Module, cell: AbstractCell, reason: str, use: str
+) -> IncompatibleCellError:
     """The error every estimator raises at `init` for a cell it cannot serve."""
-    return ValueError(
+    return IncompatibleCellError(
         f"{type(estimator).__name__} cannot serve {type(cell).__name__}: {reason}. "
         f"Use {use} instead."
     )
