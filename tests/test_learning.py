@@ -4,7 +4,8 @@ Paper defaults (32 neurons, RFLO, batch 1, Table 1 hyperparameters) unless a cas
 otherwise; two seeds trained together in one compiled program. Each case asserts that *every*
 seed's best evaluation return reaches the threshold within the step budget; the thresholds
 are the issue's and are never lowered. The budgets are a few times what the runs needed when
-they were recorded (see the issue notes), so they stop early through patience.
+they were recorded (see the issue notes); every seed runs its whole budget (no early
+stopping), so a seed that plateaus before it learns is not cut off.
 """
 
 import dataclasses
@@ -60,7 +61,11 @@ def test_reaches_paper_level(name):
     case = CASES[name]
     env = build_env(case.config)
     algorithm = build_algorithm(case.config, env)
-    result = train(algorithm, env, case.config.loop(), progress=False)
+    # Every seed gets its whole budget: early stopping (the paper's patience of 20 evaluations)
+    # saves compute in the benchmarks, but it also ends a seed that sits on a plateau before
+    # it learns (StatelessCartPole seed 1: 0.85 at 90k, stopped at 290k; 1.0 at 450k).
+    loop = dataclasses.replace(case.config.loop(), patience=None)
+    result = train(algorithm, env, loop, progress=False)
     best = np.asarray(result.best_eval_return)
     report = (
         f"{name}: best eval per seed {best.tolist()} at steps {result.best_step.tolist()}, "
