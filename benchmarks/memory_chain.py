@@ -341,7 +341,7 @@ def run_sweep(
                 eval_every=eval_every,
                 patience=patience,
                 **(overrides or {}),
-                **({} if m == "ppo-lstm" else rtrrl_overrides or {}),
+                **({} if METHODS[m][1].get("algo") == "ppo" else rtrrl_overrides or {}),
             ),
             dict(memory_length=n, method=m, inputs=i),
         )
