@@ -273,6 +273,29 @@ def test_fresh_state_is_selectable_after_steps(estimator_name, cell_name):
     assert type(fresh) is expected_state
 
 
+@pytest.mark.parametrize(("estimator_name", "cell_name"), SUPPORTED)
+def test_gradient_norm_squared_is_the_gradients_norm(estimator_name, cell_name):
+    """``gradient_norm_squared`` (RFLO's and LocalMSE's from the trace rows, the others' from
+    the formed gradient) equals ``‖gradient‖²`` after a few steps."""
+    estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
+    xs, cs = data(cell, seed=5)
+
+    @jax.jit
+    def both():
+        hidden = cell.init_hidden()
+        state = estimator.init(cell, hidden, xs[0])
+        for t in range(3):
+            hidden, state = estimator.step(cell, hidden, xs[t], state)
+        grads = estimator.gradient(cell, state, cs[2])
+        expected = sum(jnp.sum(jnp.abs(g) ** 2) for g in jax.tree.leaves(grads))
+        return estimator.gradient_norm_squared(cell, state, cs[2]), expected
+
+    got, expected = both()
+    assert got.shape == () and got.dtype == cs.dtype
+    assert float(expected) > 0.0 or cell_name == "identity"  # Identity has no parameters
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 def test_reset_mid_sequence_equals_a_fresh_start():
     """`jnp.where` between a fresh and a stepped state restarts the estimator cleanly."""
     estimator, cell = TruncatedBPTT(3), make_cell("ctrnn")

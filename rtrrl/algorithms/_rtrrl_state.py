@@ -35,6 +35,9 @@ class EnvCarry(eqx.Module):
     - ``episode_start``: ``o_t`` is an episode's first observation (the Meta-RL input then
       zeroes the previous action and reward);
     - ``hidden``, ``estimator``: ``h_{t-1}`` and the estimator's state ``Ĵ_{t-1}``;
+    - ``traces``: the eligibility traces. When ``episode_start`` is set, ``estimator`` and
+      ``traces`` still hold the previous episode's last values: the next step starts them
+      afresh (a lazy reset, which saves a pass over these O(N²) arrays every step);
     - ``previous_value``: ``V_old`` of true online TD(λ), the bootstrap value of ``h_t``
       computed one step earlier (zero at an episode's start);
     - ``discounted_return``: running ``G ← γG + r`` used by reward scaling (restarted after

@@ -4,8 +4,10 @@ import abc
 from typing import Generic, TypeVar
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 
-from .._types import Features, Grads, Hidden, Input
+from .._types import Features, Grads, Hidden, Input, Scalar
 from ..cells import AbstractCell
 
 _State = TypeVar("_State")
@@ -25,6 +27,9 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     - ``grads = est.gradient(cell, state, cotangent)``: the estimate of
       ``(d cell.output(h_t) / dθ)ᵀ · cotangent`` for the latest ``h_t``, a PyTree shaped like
       ``eqx.filter(cell, eqx.is_inexact_array)``.
+    - ``est.gradient_norm_squared(cell, state, cotangent)``: ``‖gradient(...)‖₂²`` (the learner's
+      gradient clipping needs it every step). The default forms the gradient; an estimator
+      whose gradient has structure overrides it to skip that (`RFLO`).
 
     All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
     """
@@ -42,3 +47,11 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     @abc.abstractmethod
     def gradient(self, cell: AbstractCell, state: _State, cotangent: Features) -> Grads:
         """Estimated ``(d output(h_t) / dθ)ᵀ · cotangent``, shaped like the cell's parameters."""
+
+    def gradient_norm_squared(
+        self, cell: AbstractCell, state: _State, cotangent: Features
+    ) -> Scalar:
+        """``‖gradient(cell, state, cotangent)‖₂²`` over all parameters."""
+        leaves = jax.tree.leaves(self.gradient(cell, state, cotangent))
+        # Starts from a zero of the cotangent's dtype: a cell without parameters gives 0.
+        return sum((jnp.sum(leaf**2) for leaf in leaves), jnp.zeros((), cotangent.dtype))

@@ -1,12 +1,18 @@
 """Immediate-Jacobian estimator (SnAp-0): RTRL without the carry."""
 
-from .._types import Features, Grads, Hidden, Input
+from .._types import Features, Grads, Hidden, Input, Scalar
 from ..cells import CTRNN, LRU, AbstractCell
 from ._abstract import AbstractGradientEstimator
 from ._common import require_real_params
 from ._dense import RTRLState, dense_gradient, dense_init, dense_step
 from ._lru_rtrl import LRURTRLState, lru_gradient, lru_init, lru_step
-from ._rflo import RFLOState, ctrnn_traces_gradient, ctrnn_traces_init, ctrnn_traces_step
+from ._rflo import (
+    RFLOState,
+    ctrnn_traces_gradient,
+    ctrnn_traces_gradient_norm_squared,
+    ctrnn_traces_init,
+    ctrnn_traces_step,
+)
 
 
 class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
@@ -54,3 +60,10 @@ class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
         if isinstance(state, LRURTRLState):
             return lru_gradient(cell, state, cotangent)
         return dense_gradient(cell, state, cotangent)
+
+    def gradient_norm_squared(
+        self, cell: AbstractCell, state: RFLOState | LRURTRLState | RTRLState, cotangent: Features
+    ) -> Scalar:
+        if isinstance(state, RFLOState):
+            return ctrnn_traces_gradient_norm_squared(state, cotangent)
+        return super().gradient_norm_squared(cell, state, cotangent)

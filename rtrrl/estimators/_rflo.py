@@ -4,7 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Array, Features, Float, Grads, Hidden, Input
+from .._types import Array, Features, Float, Grads, Hidden, Input, Scalar
 from ..cells import CTRNN, AbstractCell
 from ._abstract import AbstractGradientEstimator
 from ._common import grads_like, unsupported
@@ -66,6 +66,16 @@ def ctrnn_traces_gradient(cell: CTRNN, state: RFLOState, cotangent: Features) ->
     )
 
 
+def ctrnn_traces_gradient_norm_squared(state: RFLOState, cotangent: Features) -> Scalar:
+    """``‖ctrnn_traces_gradient(·, state, c)‖² = Σ_i c_i² (Σ_j (Ĵ^W_ij)² + (Ĵ^τ_i)²)``.
+
+    The gradient's rows are the trace's rows scaled by ``c_i``, so its norm needs one read of
+    the trace and never forms the gradient.
+    """
+    row_norms = jnp.sum(state.weight**2, axis=1) + state.tau**2
+    return jnp.sum(cotangent**2 * row_norms)
+
+
 class RFLO(AbstractGradientEstimator[RFLOState]):
     r"""Random-feedback local online learning (Murray 2019): RTRL with a diagonal carry.
 
@@ -96,3 +106,8 @@ class RFLO(AbstractGradientEstimator[RFLOState]):
 
     def gradient(self, cell: AbstractCell, state: RFLOState, cotangent: Features) -> Grads:
         return ctrnn_traces_gradient(cell, state, cotangent)
+
+    def gradient_norm_squared(
+        self, cell: AbstractCell, state: RFLOState, cotangent: Features
+    ) -> Scalar:
+        return ctrnn_traces_gradient_norm_squared(state, cotangent)
