@@ -457,21 +457,26 @@ class RTRRL(AbstractAlgorithm):
             trace_actor = _decayed_plus(traces.actor, self.gamma * self.lambda_actor, grad_log_prob)
             direction_actor = _combination(trace_actor, td_error, grad_entropy, self.eta_entropy)
             if self.freeze_cell:
-                trace_cell = traces.cell
-                direction_cell = traces.cell  # all zeros: the cell never learns
+                # The cell never learns: its trace stays the zeros of `init`, and its direction
+                # is filled in after the batch mean (no per-environment zeros to average).
+                trace_cell = carry.traces.cell
+                direction_cell = None
             else:
                 trace_cell = _decayed_plus(traces.cell, self.gamma * self.lambda_cell, grad_cell)
                 direction_cell = _combination(
                     trace_cell, td_error, grad_cell_entropy, self.eta_entropy
                 )
-            direction = AgentParams(direction_cell, direction_actor, direction_critic)
+            direction = (direction_cell, direction_actor, direction_critic)
             traces = Traces(trace_critic, trace_actor, trace_cell)
             return direction, traces, td_error, value_next
 
         directions, traces, td_error, value_next = jax.vmap(learn)(state.envs, acted, reward, info)
 
         # One optimiser update with the batch-mean ascent direction (optax descends: negate).
-        descent = jax.tree.map(jnp.negative, _batch_mean(directions, num_envs))
+        cell, actor, critic = jax.tree.map(jnp.negative, _batch_mean(directions, num_envs))
+        if self.freeze_cell:
+            cell = jax.tree.map(jnp.zeros_like, _trainable(params.cell))
+        descent = AgentParams(cell, actor, critic)
         new_params, opt_state = self._apply_optimizer(params, descent, state.opt_state)
         average_reward = state.average_reward
         if self.average_reward:
