@@ -7,6 +7,10 @@ Layout of ``checkpoint.rtrrl``::
     JSON header                       {"format", "config", "progress", "sha256"}
     payload                           `eqx.tree_serialise_leaves` of the states
 
+``sha256`` covers the header's other entries (as canonical JSON: sorted keys, no spaces) and
+the payload, so an edited header is refused like a damaged payload. Format 1 (before
+2026-11-29) covered the payload only; it is still read.
+
 It is written to a temporary file in the same folder, flushed to disk, then renamed over the
 old checkpoint (`os.replace` is atomic on POSIX), so an interrupted save never leaves a
 half-written checkpoint. Loading checks the magic line, the header, the payload's SHA-256 and
@@ -30,7 +34,8 @@ from .training import TrainProgress
 
 CHECKPOINT_NAME = "checkpoint.rtrrl"
 _MAGIC = b"RTRRL-CHECKPOINT\n"
-_FORMAT = 1
+_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -66,6 +71,18 @@ def _decode_progress(data: dict[str, Any]) -> TrainProgress:
     return TrainProgress(**restore(data))
 
 
+def _canonical(header: dict[str, Any]) -> bytes:
+    """The header without its checksum, as the bytes the checksum covers."""
+    core = {key: value for key, value in header.items() if key != "sha256"}
+    return json.dumps(core, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _checksum(header: dict[str, Any], payload: bytes) -> str:
+    """SHA-256 of what `header` (of its ``format``) says the checksum covers."""
+    covered = payload if header.get("format") == 1 else _canonical(header) + payload
+    return hashlib.sha256(covered).hexdigest()
+
+
 def save_checkpoint(
     path: str | Path, states: PyTree[Any], progress: TrainProgress, config: dict[str, Any]
 ) -> Path:
@@ -76,14 +93,8 @@ def save_checkpoint(
     buffer = io.BytesIO()
     eqx.tree_serialise_leaves(buffer, states)
     payload = buffer.getvalue()
-    header = json.dumps(
-        {
-            "format": _FORMAT,
-            "config": config,
-            "progress": _encode_progress(progress),
-            "sha256": hashlib.sha256(payload).hexdigest(),
-        }
-    ).encode()
+    header = {"format": _FORMAT, "config": config, "progress": _encode_progress(progress)}
+    header = json.dumps({**header, "sha256": _checksum(header, payload)}).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=path.parent)
     try:
@@ -121,12 +132,12 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is corrupt: its header is not a JSON object.")
     payload = data[start + length :]
-    if header.get("format") != _FORMAT:
+    if header.get("format") not in _READABLE_FORMATS:
         raise CheckpointError(
-            f"{path} has checkpoint format {header.get('format')!r}; this rtrrl reads format "
-            f"{_FORMAT}."
+            f"{path} has checkpoint format {header.get('format')!r}; this rtrrl reads formats "
+            f"{', '.join(map(str, _READABLE_FORMATS))}."
         )
-    if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+    if _checksum(header, payload) != header.get("sha256"):
         raise CheckpointError(
             f"{path} is corrupt: its data does not match the checksum in its header (was the "
             "file truncated or modified?)."

@@ -1,6 +1,7 @@
 """Checkpoints (`rtrrl.checkpoint`): exact round trip, refusal of corrupt or mismatched files
 with a clear message, and atomic writes."""
 
+import hashlib
 import json
 import math
 import os
@@ -147,6 +148,12 @@ CORRUPTIONS = {
         "header",
     ),
     "newer format": (lambda d: _with_header(d, lambda h: {**h, "format": 99}), "format 99"),
+    "header edited, still valid JSON": (
+        lambda d: _with_header(
+            d, lambda h: {**h, "progress": {**h["progress"], "chunk": h["progress"]["chunk"] + 1}}
+        ),
+        "does not match the checksum",
+    ),
 }
 
 
@@ -159,6 +166,21 @@ def test_corrupt_checkpoint_is_refused_with_a_clear_message(saved, like, corrupt
     with pytest.raises(CheckpointError, match=expected) as error:
         load_checkpoint(folder, like, config.fingerprint())
     assert str(path) in str(error.value)
+
+
+def test_format_1_checkpoints_are_still_read(saved, like):
+    """A format-1 file (checksum over the payload only, before 2026-11-29) loads unchanged."""
+    folder, config, states = saved
+    path = folder / CHECKPOINT_NAME
+    data = path.read_bytes()
+    length = _header_length(data)
+    header = json.loads(data[HEADER_START : HEADER_START + length])
+    payload = data[HEADER_START + length :]
+    old = {**header, "format": 1, "sha256": hashlib.sha256(payload).hexdigest()}
+    path.write_bytes(_with_header(data, lambda _: old))
+    loaded, progress, _ = load_checkpoint(folder, like, config.fingerprint())
+    assert_trees_equal(loaded, states)
+    assert (progress.chunk, progress.steps_done, progress.active) == (1, 500, [True])
 
 
 def test_missing_checkpoint_is_refused(tmp_path, like):
