@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 import rtrrl.envs as envs
+from rtrrl import prng
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -45,8 +46,11 @@ DEFAULT_IDS = (
 )
 
 
-def make_run(env: envs.AbstractEnvironment, batch: int, steps: int):
-    """A compiled ``key -> sum of rewards and observations`` over `steps` random-action steps."""
+def make_run(env: envs.AbstractEnvironment, batch: int, steps: int, example_key=None):
+    """A compiled ``key -> sum of rewards and observations`` over `steps` random-action steps.
+
+    It takes keys like `example_key` (default: `rtrrl.prng.key`'s, those of the training loop).
+    """
     venv = envs.VectorEnv(env, batch)
 
     def run(key):
@@ -65,7 +69,7 @@ def make_run(env: envs.AbstractEnvironment, batch: int, steps: int):
         (state, total), _ = jax.lax.scan(body, (state, zero), jax.random.split(key_steps, steps))
         return total
 
-    return jax.jit(run).lower(jax.random.key(0)).compile()
+    return jax.jit(run).lower(prng.key(0) if example_key is None else example_key).compile()
 
 
 def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict:
@@ -73,11 +77,11 @@ def measure(env_id: str, batch: int, steps: int, repeats: int) -> dict:
     start = time.perf_counter()
     run = make_run(env, batch, steps)
     compile_s = time.perf_counter() - start
-    run(jax.random.key(1)).block_until_ready()  # warm-up
+    run(prng.key(1)).block_until_ready()  # warm-up
     times = []
     for i in range(repeats):
         start = time.perf_counter()
-        run(jax.random.key(2 + i)).block_until_ready()
+        run(prng.key(2 + i)).block_until_ready()
         times.append(time.perf_counter() - start)
     return {
         "id": env_id,

@@ -15,7 +15,8 @@ Usage::
 
     python benchmarks/throughput.py                       # writes results/throughput.{md,json}
     python benchmarks/throughput.py --batches 1 64 1024 4096 --out results/gpu  # on a GPU
-    python benchmarks/throughput.py --prng unsafe_rbg     # JAX's faster, non-threefry keys
+    python benchmarks/throughput.py --cpu-threads 1       # XLA:CPU on one thread (small steps)
+    python benchmarks/throughput.py --prng threefry2x32   # JAX's own threefry lowering (a loop)
     python benchmarks/throughput.py --quick --out -       # short, prints only
 
 Prints a Markdown table and one line ``JSON: {...}`` with every number and the machine.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import sys
 import time
@@ -37,7 +39,9 @@ import jax
 from _experiments import machine_info
 from envs import make_run as make_floor_run
 
+from rtrrl import prng
 from rtrrl.config import TrainConfig, build_algorithm, build_env
+from rtrrl.cpu_threads import ENV_VAR, configure_cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,6 +53,14 @@ METHODS: dict[str, dict] = {
     "LRU (RTRL)": dict(cell="lru", estimator="rtrl"),
 }
 """Learners measured: ``TrainConfig`` options on top of the paper's defaults."""
+
+PRNGS: dict[str, object] = {
+    "rtrrl": None,
+    "threefry2x32": "threefry2x32",
+    "rbg": "rbg",
+    "unsafe_rbg": "unsafe_rbg",
+}
+"""``--prng`` choices: `rtrrl.prng.key` (``None``) or a JAX implementation name."""
 
 # Exact RTRL on a CTRNN costs O(N⁴) per environment (≈ 0.1 ms at N = 32): its calls get
 # fewer steps so that one call stays near the others' duration.
@@ -72,10 +84,18 @@ def _time(compiled, *args, repeats: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def learner_timing(config: TrainConfig, steps: int, repeats: int) -> Timing:
+def make_key(seed: int, prng_name: str = "rtrrl"):
+    """A key of `PRNGS` entry `prng_name`."""
+    impl = PRNGS[prng_name]
+    return prng.key(seed) if impl is None else jax.random.key(seed, impl=impl)
+
+
+def learner_timing(
+    config: TrainConfig, steps: int, repeats: int, prng_name: str = "rtrrl"
+) -> Timing:
     """Time ``steps`` scanned `RTRRL.step` calls of `config` (``num_envs`` = batch)."""
     env = build_env(config)
-    key = jax.random.key(config.seed)
+    key = make_key(config.seed, prng_name)
     algorithm = build_algorithm(config, env)(key)
     state = algorithm.init(key, env, num_envs=config.num_envs)
 
@@ -94,11 +114,14 @@ def learner_timing(config: TrainConfig, steps: int, repeats: int) -> Timing:
     return Timing(best, median, compile_s)
 
 
-def floor_timing(env_id: str, batch: int, steps: int, repeats: int) -> Timing:
+def floor_timing(
+    env_id: str, batch: int, steps: int, repeats: int, prng_name: str = "rtrrl"
+) -> Timing:
     start = time.perf_counter()
-    compiled = make_floor_run(build_env(TrainConfig(env=env_id)), batch, steps)
+    env = build_env(TrainConfig(env=env_id))
+    compiled = make_floor_run(env, batch, steps, make_key(0, prng_name))
     compile_s = time.perf_counter() - start
-    best, median = _time(compiled, jax.random.key(1), repeats=repeats)
+    best, median = _time(compiled, make_key(1, prng_name), repeats=repeats)
     return Timing(best, median, compile_s)
 
 
@@ -116,11 +139,12 @@ def measure(
     window: int,
     env_steps: int,
     repeats: int,
+    prng_name: str = "rtrrl",
 ) -> list[dict]:
     rows = []
     for batch in batches:
         floor_steps = max(4, env_steps // batch)
-        floor = floor_timing(env_id, batch, floor_steps, repeats)
+        floor = floor_timing(env_id, batch, floor_steps, repeats, prng_name)
         floor_us = floor.best_s / floor_steps * 1e6
         for method in methods:
             steps = steps_for(method, batch, env_steps)
@@ -128,7 +152,7 @@ def measure(
                 env=env_id, hidden_size=hidden_size, window=window, num_envs=batch,
                 **METHODS[method],
             )  # fmt: skip
-            timing = learner_timing(config, steps, repeats)
+            timing = learner_timing(config, steps, repeats, prng_name)
             step_us = timing.best_s / steps * 1e6
             rows.append(
                 {
@@ -180,9 +204,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--prng",
+        default="rtrrl",
+        choices=list(PRNGS),
+        help="keys: rtrrl's (JAX's threefry2x32 bits, unrolled; the training loop's), "
+        "threefry2x32 (the same bits as JAX lowers them, a loop on CPU), rbg, unsafe_rbg",
+    )
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
         default=None,
-        choices=["threefry2x32", "rbg", "unsafe_rbg"],
-        help="JAX PRNG implementation (default: JAX's, threefry2x32)",
+        help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core). `rtrrl train` picks 1 "
+        "for small steps (rtrrl.cpu_threads)",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
@@ -193,8 +225,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.quick:
         args.env_steps, args.repeats = 2_000, 2
-    if args.prng is not None:
-        jax.config.update("jax_default_prng_impl", args.prng)
+    if args.cpu_threads is not None:
+        threads = configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
+    else:
+        threads = os.environ.get(ENV_VAR, "all cores (JAX's default)")
     rows = measure(
         args.methods,
         args.batches,
@@ -203,10 +237,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         window=args.window,
         env_steps=args.env_steps,
         repeats=args.repeats,
+        prng_name=args.prng,
     )
     machine = machine_info()
     machine["device"] = jax.devices()[0].device_kind
-    machine["prng"] = str(jax.config.jax_default_prng_impl)
+    machine["prng"] = "threefry2x32_unrolled (rtrrl.prng)" if args.prng == "rtrrl" else args.prng
+    machine["cpu_threads"] = threads
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = table(rows)
     print(text)
@@ -224,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         header = (
             f"RTRRL env-steps/s on {args.env} (N = {args.hidden_size}, float32, PRNG "
             f"{machine['prng']}) on {machine['device']} ({machine['cpu_count']} CPU cores, "
+            f"XLA threads: {threads}, "
             f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
             f"random-action floor of the same environment.\n\nCommand: `{command.strip()}`\n\n"
         )

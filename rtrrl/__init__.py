@@ -1,7 +1,7 @@
 """rtrrl: online recurrent reinforcement learning in JAX (Lemmel & Grosu, AAAI 2025).
 
 Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`,
-`rtrrl.algorithms`, `rtrrl.envs`. The most used names are re-exported here.
+`rtrrl.algorithms`, `rtrrl.envs`, `rtrrl.prng`. The most used names are re-exported here.
 """
 
 from . import (
@@ -10,6 +10,7 @@ from . import (
     envs as envs,
     estimators as estimators,
     heads as heads,
+    prng as prng,
     traces as traces,
 )
 from ._online import fit_sequence as fit_sequence

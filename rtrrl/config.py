@@ -15,7 +15,7 @@ from typing import Any, Literal
 import jax
 import yaml
 
-from . import envs
+from . import envs, prng
 from ._types import PRNGKey
 from .algorithms import PPO, RTRRL
 from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
@@ -129,6 +129,9 @@ class TrainConfig:
     """Run folder (default: runs/<env>-<cell>-<estimator>-seed<seed>-<date>-<time>)."""
     checkpoint_every: int = 10
     """Evaluations between checkpoints."""
+    cpu_threads: int | None = None
+    """XLA:CPU threads (unset: 1 for small steps, where it is faster, else all cores; see
+    `rtrrl.cpu_threads`). Only speed depends on it, never results."""
     resume: Path | None = None
     """Continue the run saved in this folder (its config is used)."""
     config: Path | None = None
@@ -165,6 +168,13 @@ class TrainConfig:
         _check("seed", self.seed, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
         if self.max_grad_norm is not None:
             _check("max_grad_norm", self.max_grad_norm, lambda v: v >= 0.0, ">= 0 (0: off)")
+        if self.cpu_threads is not None:
+            _check(
+                "cpu_threads",
+                self.cpu_threads,
+                lambda v: isinstance(v, int) and v >= 1,
+                "an integer >= 1 (or unset: automatic)",
+            )
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
@@ -201,7 +211,7 @@ class TrainConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """The entries that define the run's computation (checkpoints must match them)."""
-        skip = {"out", "resume", "config", "checkpoint_every", "steps", "patience"}
+        skip = {"out", "resume", "config", "checkpoint_every", "steps", "patience", "cpu_threads"}
         if self.algo == "rtrrl":
             # PPO options do not touch an RTRRL run (and runs saved before PPO existed lack
             # them, so they must not enter its fingerprint).
@@ -388,7 +398,7 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
         make_ppo = _ppo_factory(config, input_size)
         jax.eval_shape(
             lambda key: make_ppo(key).init(key, env, num_envs=config.num_envs),
-            jax.random.key(config.seed),
+            prng.key(config.seed),
         )
         return make_ppo
 
@@ -421,9 +431,7 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
     # Trace once now (shapes only, nothing computed): bad combinations (RFLO on an LRU, a
     # categorical actor on continuous actions, ...) fail before anything is compiled or written.
     try:
-        jax.eval_shape(
-            lambda key: make(key).init(key, env, num_envs=1), jax.random.key(config.seed)
-        )
+        jax.eval_shape(lambda key: make(key).init(key, env, num_envs=1), prng.key(config.seed))
     except IncompatibleCellError as error:
         raise IncompatibleCellError(
             f"{error} (`estimator` = {config.estimator!r}, `cell` = {config.cell!r}; on the "

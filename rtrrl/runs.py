@@ -27,8 +27,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from . import prng
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
+from .cpu_threads import configure_cpu_threads
 from .plotting import plot_runs, read_metrics
 from .training import METRIC_COLUMNS, NonFiniteError, TrainProgress, TrainResult, init_states, train
 
@@ -121,6 +123,7 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
     resuming = config.resume is not None
     out = config.resume if resuming else config.out_dir()
     config = dataclasses.replace(config, out=out, resume=None)
+    cpu_threads = configure_cpu_threads(config)  # before anything starts JAX's CPU backend
     env = build_env(config)
     algorithm = build_algorithm(config, env)
     loop = config.loop()
@@ -164,7 +167,7 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
     wall = time.perf_counter() - start
     save(result.final_state, result.progress)
     write_atomic(out / METRICS_NAME, metrics_text(result.progress.rows))
-    info = summary(result, config, wall)
+    info = summary(result, config, wall) | {"cpu_threads": cpu_threads}
     write_atomic(out / SUMMARY_NAME, json.dumps(info, indent=2) + "\n")
     plot_runs({config.run_name(): read_metrics(out)}, out / PLOT_NAME, title=config.env)
     return result
@@ -180,7 +183,7 @@ def evaluate_run(
     loop = config.loop()
     like = init_states(algorithm, env, loop)
     states, _, _ = load_checkpoint(run_dir, like, config.fingerprint())
-    template = algorithm(jax.random.key(config.seed))
+    template = algorithm(prng.key(config.seed))
     eval_steps = config.eval_steps or getattr(env, "max_episode_steps", None) or 1000
 
     def one(state, key):
@@ -188,6 +191,6 @@ def evaluate_run(
             state, env, key, num_envs=episodes, num_steps=int(eval_steps), greedy=greedy
         ).mean()
 
-    keys = jax.random.split(jax.random.key(seed), config.seeds)
+    keys = jax.random.split(prng.key(seed), config.seeds)
     returns = jax.jit(jax.vmap(one))(states, keys)
     return {config.seed + i: float(r) for i, r in enumerate(np.asarray(returns))}

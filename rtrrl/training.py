@@ -4,7 +4,7 @@ One *chunk* is ``steps_per_chunk`` online steps of every seed followed by one ev
 in one compiled program that is `jax.vmap`-ped over seeds. Python runs only between chunks
 (progress bar, metrics, early stopping, checkpoints), so the per-step cost is that of XLA.
 
-Keys are a pure function of ``(seed, chunk index)``: seed ``s`` uses ``jax.random.key(s)``,
+Keys are a pure function of ``(seed, chunk index)``: seed ``s`` uses ``rtrrl.prng.key(s)``,
 so seed 3 of a run with ``seed=0, num_seeds=5`` is the same as a run with ``seed=3``, and a
 run resumed from a checkpoint replays exactly the chunks it would have run.
 """
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import prng
 from ._types import Array, PRNGKey, PyTree
 from .algorithms import AbstractAlgorithm
 from .envs import AbstractEnvironment
@@ -206,8 +207,8 @@ def make_chunk_function(
 
 
 def seed_keys(config: LoopConfig) -> tuple[Array, Array]:
-    """``(init_keys, run_keys)``, one per seed, from ``jax.random.key(seed + i)``."""
-    keys = jnp.stack([jax.random.key(config.seed + i) for i in range(config.num_seeds)])
+    """``(init_keys, run_keys)``, one per seed, from ``prng.key(seed + i)``."""
+    keys = jnp.stack([prng.key(config.seed + i) for i in range(config.num_seeds)])
     split = jax.vmap(jax.random.split)(keys)
     return split[:, 0], split[:, 1]
 
@@ -254,7 +255,7 @@ def train(
         NonFiniteError: a parameter or TD error became NaN/inf; nothing of the failing chunk
             is kept (``on_chunk`` was last called with the good states).
     """
-    template = _build(algorithm, jax.random.key(config.seed))
+    template = _build(algorithm, prng.key(config.seed))
     counter = [0]
     plan = ChunkPlan.of(config, template)
     chunk_fn = make_chunk_function(template, env, config, plan, counter)

@@ -60,6 +60,7 @@ NON_POSITIVE = [
     ("lr_critic", -1e-3, "> 0"),
     ("lr_cell", 0.0, "> 0"),
     ("max_grad_norm", -1.0, ">= 0 (0: off)"),
+    ("cpu_threads", 0, "an integer >= 1 (or unset: automatic)"),
 ]
 
 
