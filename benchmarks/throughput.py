@@ -54,13 +54,8 @@ METHODS: dict[str, dict] = {
 }
 """Learners measured: ``TrainConfig`` options on top of the paper's defaults."""
 
-PRNGS: dict[str, object] = {
-    "rtrrl": None,
-    "threefry2x32": "threefry2x32",
-    "rbg": "rbg",
-    "unsafe_rbg": "unsafe_rbg",
-}
-"""``--prng`` choices: `rtrrl.prng.key` (``None``) or a JAX implementation name."""
+PRNGS = ("rtrrl", "threefry2x32", "rbg", "unsafe_rbg")
+"""``--prng`` choices: ``rtrrl`` (`rtrrl.prng.key`) or a JAX implementation name."""
 
 # Exact RTRL on a CTRNN costs O(N⁴) per environment (≈ 0.1 ms at N = 32): its calls get
 # fewer steps so that one call stays near the others' duration.
@@ -86,8 +81,7 @@ def _time(compiled, *args, repeats: int) -> tuple[float, float]:
 
 def make_key(seed: int, prng_name: str = "rtrrl"):
     """A key of `PRNGS` entry `prng_name`."""
-    impl = PRNGS[prng_name]
-    return prng.key(seed) if impl is None else jax.random.key(seed, impl=impl)
+    return prng.key(seed) if prng_name == "rtrrl" else jax.random.key(seed, impl=prng_name)
 
 
 def learner_timing(
@@ -205,7 +199,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prng",
         default="rtrrl",
-        choices=list(PRNGS),
+        choices=PRNGS,
         help="keys: rtrrl's (JAX's threefry2x32 bits, unrolled; the training loop's), "
         "threefry2x32 (the same bits as JAX lowers them, a loop on CPU), rbg, unsafe_rbg",
     )
