@@ -60,6 +60,9 @@ def machine_info() -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "x64": bool(jax.config.jax_enable_x64),
         "load_average": load,
+        # Compiler options change speed and, through float32 rounding, results (README,
+        # "Throughput"): a number is only comparable with others made under the same flags.
+        "xla_flags": os.environ.get("XLA_FLAGS") or None,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
@@ -298,6 +301,7 @@ def machine_line(info: dict[str, Any]) -> str:
         f"devices {', '.join(info.get('devices', []))}, JAX {info.get('jax')}, "
         f"{'float64' if info.get('x64') else 'float32'}, Python {info.get('python')}; "
         f"load average at start {info.get('load_average')} (the machine is shared)"
+        + (f"; XLA_FLAGS `{info['xla_flags']}`" if info.get("xla_flags") else "")
     )
 
 

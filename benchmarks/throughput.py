@@ -255,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"RTRRL env-steps/s on {args.env} (N = {args.hidden_size}, float32, PRNG "
             f"{machine['prng']}) on {machine['device']} ({machine['cpu_count']} CPU cores, "
             f"XLA threads: {threads}, "
-            f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
+            + (f"XLA_FLAGS `{machine['xla_flags']}`, " if machine["xla_flags"] else "")
+            + f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
             f"random-action floor of the same environment.\n\nCommand: `{command.strip()}`\n\n"
         )
         (out / "throughput.md").write_text(header + text + "\n")

@@ -23,7 +23,10 @@ def bench():
         sys.path.remove(str(BENCHMARKS))
 
 
-def test_quick_run_writes_table_and_json(bench, tmp_path, capsys):
+def test_quick_run_writes_table_and_json(bench, tmp_path, capsys, monkeypatch):
+    # Compiler flags change speed and rounding, so a report names them. This value is XLA's
+    # default (harmless even if this were the first compilation of the process).
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_prefer_vector_width=256")
     argv = [
         "--methods", "RFLO", "TBPTT",
         "--batches", "1", "2",
@@ -43,6 +46,8 @@ def test_quick_run_writes_table_and_json(bench, tmp_path, capsys):
     assert json.loads((tmp_path / "throughput.json").read_text()) == printed
     table = (tmp_path / "throughput.md").read_text()
     assert "| learner | batch |" in table and "Command:" in table and "TBPTT(3)" in table
+    assert printed["machine"]["xla_flags"] == "--xla_cpu_prefer_vector_width=256"
+    assert "XLA_FLAGS `--xla_cpu_prefer_vector_width=256`" in table
 
     rows = printed["rows"]
     assert {(r["method"], r["batch"]) for r in rows} == {
