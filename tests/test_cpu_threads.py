@@ -67,15 +67,21 @@ _TRAIN_AND_COUNT_POOL_THREADS = (
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
-def test_runs_on_one_and_two_threads_are_identical(tmp_path):
+@pytest.mark.parametrize(
+    "learner",
+    [[], ["--algo", "ppo", "--cell", "lstm", "--num-envs", "4"]],
+    ids=["rtrrl", "ppo-lstm"],
+)
+def test_runs_on_one_and_two_threads_are_identical(tmp_path, learner):
     """``rtrrl train --cpu-threads 1`` and ``2``, each in a fresh process: XLA's pool has that
-    many threads, and metrics, checkpoints and summaries agree bit for bit."""
+    many threads, and metrics, checkpoints and summaries agree bit for bit (for RTRRL, and for
+    PPO, whose minibatch gradients and their means are the larger kernels)."""
     env = {k: v for k, v in os.environ.items() if k != cpu_threads.ENV_VAR}
     env |= {"JAX_ENABLE_X64": "1", "JAX_NUMPY_DTYPE_PROMOTION": "strict", "JAX_PLATFORMS": "cpu"}
     runs, pools = {}, collections.Counter()
     for threads in (1, 2):
         runs[threads] = tmp_path / f"threads-{threads}"
-        argv = ["train", *TINY_FLAGS, "--steps", "1500", "--cpu-threads", str(threads)]
+        argv = ["train", *TINY_FLAGS, *learner, "--steps", "1500", "--cpu-threads", str(threads)]
         process = subprocess.run(
             [
                 sys.executable,
