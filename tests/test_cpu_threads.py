@@ -74,8 +74,8 @@ _TRAIN_AND_COUNT_POOL_THREADS = (
 )
 def test_runs_on_one_and_two_threads_are_identical(tmp_path, learner):
     """``rtrrl train --cpu-threads 1`` and ``2``, each in a fresh process: XLA's pool has that
-    many threads, and metrics, checkpoints and summaries agree bit for bit (for RTRRL, and for
-    PPO, whose minibatch gradients and their means are the larger kernels)."""
+    many threads, and metrics, checkpoints and summaries agree bit for bit, for RTRRL and for
+    PPO (backpropagation through time over minibatches: other kernels than RTRRL's)."""
     env = {k: v for k, v in os.environ.items() if k != cpu_threads.ENV_VAR}
     env |= {"JAX_ENABLE_X64": "1", "JAX_NUMPY_DTYPE_PROMOTION": "strict", "JAX_PLATFORMS": "cpu"}
     runs, pools = {}, collections.Counter()
