@@ -21,14 +21,13 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import equinox as eqx
 
+from ._files import write_bytes_atomic
 from ._types import PyTree
 from .training import TrainProgress
 
@@ -95,17 +94,7 @@ def save_checkpoint(
     payload = buffer.getvalue()
     header = {"format": _FORMAT, "config": config, "progress": _encode_progress(progress)}
     header = json.dumps({**header, "sha256": _checksum(header, payload)}).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + struct.pack("<Q", len(header)) + header + payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, _MAGIC + struct.pack("<Q", len(header)) + header + payload, fsync=True)
     return path
 
 

@@ -4,7 +4,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -13,12 +13,14 @@ from .config import TrainConfig, load_config_file
 
 @dataclasses.dataclass(frozen=True)
 class EvalCommand:
-    """Evaluate the checkpoint of a run folder (no learning)."""
+    """Evaluate the checkpoint of a run folder (no learning): the agents as they were when
+    training stopped (the end of the budget, the early stop, or a Ctrl-C), not at their best
+    evaluation."""
 
     run: Path
     """Run folder written by ``rtrrl train``."""
     episodes: int = 16
-    """Episodes per seed."""
+    """Episodes per seed (>= 1)."""
     greedy: bool = False
     """Take the most likely action instead of sampling."""
     seed: int = 12345
@@ -33,8 +35,8 @@ class PlotCommand:
     """Run folders."""
     out: Path = Path("runs/comparison.png")
     """Where to write the figure."""
-    metric: str = "eval_return"
-    """eval_return, train_return or td_error."""
+    metric: Literal["eval_return", "train_return", "td_error"] = "eval_return"
+    """Which column of metrics.csv to plot."""
     title: str | None = None
 
 
@@ -42,8 +44,8 @@ class PlotCommand:
 class EnvsCommand:
     """List every environment id with its observation size, action space and source."""
 
-    source: str | None = None
-    """Only ids of this source (gymnax, popgym, brax)."""
+    source: Literal["gymnax", "popgym", "brax"] | None = None
+    """Only ids of this source."""
 
 
 def _option_value(argv: list[str], flag: str) -> str | None:
@@ -75,6 +77,20 @@ def _checked(config: TrainConfig) -> TrainConfig:
     return TrainConfig(**_fields(config))
 
 
+def _refuse_flags_ignored_by_resume(argv: list[str]) -> None:
+    """A resumed run keeps its folder and its saved config: ``--out`` and ``--config`` would
+    be silently ignored, so they are refused (other flags override the saved values, and a
+    change to the computation is refused by the checkpoint's fingerprint)."""
+    if _option_value(argv, "--resume") is None:
+        return
+    for flag in ("--out", "--config"):
+        if _option_value(argv, flag) is not None:
+            raise ValueError(
+                f"{flag} cannot be combined with --resume: a resumed run keeps its folder and "
+                "its saved config.json. Drop it (change single values with their own flags)."
+            )
+
+
 def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
     """Defaults for ``train``: a resumed run's saved config, or a ``--config`` file."""
     resume = _option_value(argv, "--resume")
@@ -90,7 +106,7 @@ def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
 
 
 def _train(config: TrainConfig) -> int:
-    from .checkpoint import CheckpointError
+    from .checkpoint import CHECKPOINT_NAME, CheckpointError
     from .runs import PLOT_NAME, SUMMARY_NAME, run_training
     from .training import NonFiniteError
 
@@ -98,11 +114,16 @@ def _train(config: TrainConfig) -> int:
         config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
     try:
         result = run_training(config)
-    except (ValueError, TypeError, NonFiniteError, CheckpointError, FileExistsError) as error:
-        # Bad values, unknown ids, corrupt checkpoints: the message names the culprit.
+    except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
+        # Bad values, unknown ids, corrupt checkpoints, occupied folders: the message names
+        # the culprit (status 2). A run that diverged is status 1.
         print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, (ValueError, TypeError)) else 1
+        return 1 if isinstance(error, NonFiniteError) else 2
     except KeyboardInterrupt:
+        # Once training has started, `run_training` saves a checkpoint and says so.
+        out = config.resume if config.resume is not None else config.out_dir()
+        if not (out / CHECKPOINT_NAME).exists():
+            print("\nInterrupted before training started: nothing was saved.", file=sys.stderr)
         return 130
     out = config.resume if config.resume is not None else config.out_dir()
     best = ", ".join(f"{v:.4g}" for v in result.best_eval_return)
@@ -118,6 +139,10 @@ def _train(config: TrainConfig) -> int:
 def _eval(command: EvalCommand) -> int:
     from .runs import evaluate_run
 
+    if command.episodes < 1:
+        raise ValueError(
+            f"`episodes` (--episodes) must be an integer >= 1, got {command.episodes}."
+        )
     returns = evaluate_run(
         command.run, episodes=command.episodes, greedy=command.greedy, seed=command.seed
     )
@@ -131,6 +156,8 @@ def _plot(command: PlotCommand) -> int:
     from .plotting import plot_runs, read_metrics
     from .runs import load_run_config
 
+    if not command.runs:
+        raise ValueError("Name one or more run folders to plot: `rtrrl plot RUN [RUN ...]`.")
     runs = {}
     for run in command.runs:
         try:
@@ -157,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["train", *argv]
     if argv[0] == "train":
         try:
+            _refuse_flags_ignored_by_resume(argv[1:])
             defaults = _train_defaults(argv[1:])
             parsed = tyro.cli(
                 _ParsedTrainConfig,
@@ -186,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(command)
         if isinstance(command, PlotCommand):
             return _plot(command)
-    except (ValueError, FileNotFoundError) as error:
-        # Not a run folder, or a corrupt or mismatched checkpoint: the message names the path.
+    except (ValueError, OSError) as error:
+        # Not a run folder, a corrupt or mismatched checkpoint, a bad value: the message names
+        # the culprit.
         print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, ValueError) else 1
+        return 2
     if isinstance(command, EnvsCommand):
         return _envs(command)
     return _train(command)

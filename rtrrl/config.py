@@ -7,12 +7,16 @@ defaults from YAML or TOML). `build_env` and `build_algorithm` construct everyth
 
 import dataclasses
 import difflib
+import re
 import time
 import tomllib
+import types
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jax
+import tyro
 import yaml
 
 from . import envs, prng
@@ -38,8 +42,8 @@ class TrainConfig:
 
     env: str = "CartPole-v1"
     """Environment id (``rtrrl envs`` lists them)."""
-    env_option: tuple[str, ...] = ()
-    """Environment options as KEY=VALUE, e.g. ``memory_length=8``."""
+    env_option: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """Environment option KEY=VALUE, e.g. ``memory_length=8``; repeat the flag for several."""
     obs_mask: str | None = None
     """Keep only some observation entries: ``pos``, ``vel`` or indices like ``0,2``."""
     algo: Literal["rtrrl", "ppo"] = "rtrrl"
@@ -138,6 +142,7 @@ class TrainConfig:
     """YAML or TOML file of defaults; command-line flags override it."""
 
     def __post_init__(self):
+        check_types(self)
         positive_ints = (
             "window",
             "hidden_size",
@@ -152,12 +157,7 @@ class TrainConfig:
             "minibatches",
         )
         for name in positive_ints:
-            _check(
-                name,
-                getattr(self, name),
-                lambda v: isinstance(v, int) and v >= 1,
-                "an integer >= 1",
-            )
+            _check(name, getattr(self, name), lambda v: v >= 1, "an integer >= 1")
         for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell", "gae_lambda"):
             _check(name, getattr(self, name), lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
         for name in ("lr_actor", "lr_critic", "lr_cell", "dt", "lr", "clip_eps"):
@@ -165,14 +165,14 @@ class TrainConfig:
         for name in ("eta_actor", "eta_entropy", "vf_coef", "ent_coef"):
             _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
-        _check("seed", self.seed, lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")
+        _check("seed", self.seed, lambda v: v >= 0, "an integer >= 0")
         if self.max_grad_norm is not None:
             _check("max_grad_norm", self.max_grad_norm, lambda v: v >= 0.0, ">= 0 (0: off)")
         if self.cpu_threads is not None:
             _check(
                 "cpu_threads",
                 self.cpu_threads,
-                lambda v: isinstance(v, int) and v >= 1,
+                lambda v: v >= 1,
                 "an integer >= 1 (or unset: automatic)",
             )
         if self.eval_steps is not None:
@@ -248,6 +248,45 @@ _PPO_OPTIONS = (
 )
 
 
+def _expected(kind: Any) -> tuple[Any, str]:
+    """``(is_ok(value), description)`` for a `TrainConfig` field annotation."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Annotated:
+        return _expected(args[0])
+    if origin in (typing.Union, types.UnionType):
+        parts = [_expected(a) for a in args if a is not type(None)]
+        ok, text = parts[0] if len(parts) == 1 else (None, "")
+        return (lambda v: v is None or ok(v)), f"{text} (or unset)"
+    if origin is Literal:
+        return (lambda v: isinstance(v, str) and v in args), "one of " + ", ".join(args)
+    if origin is tuple:
+        return (lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v)), (
+            "a list of strings"
+        )
+    checks = {
+        bool: (lambda v: isinstance(v, bool), "true or false"),
+        int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+        str: (lambda v: isinstance(v, str), "a string"),
+        Path: (lambda v: isinstance(v, str | Path), "a path"),
+    }
+    return checks[kind]
+
+
+def check_types(config: "TrainConfig") -> None:
+    """Every field of `config` has its annotated type (a config file's ``gamma: "0.9"`` or
+    ``meta-rl: "no"`` is a string, not a number or a boolean): a `ValueError` names it."""
+    for field in dataclasses.fields(TrainConfig):
+        value = getattr(config, field.name)
+        ok, allowed = _expected(field.type)
+        if not ok(value):
+            flag = "--" + field.name.replace("_", "-")
+            raise ValueError(
+                f"`{field.name}` ({flag}) must be {allowed}, got {value!r} "
+                f"({type(value).__name__})."
+            )
+
+
 def _check(name: str, value: Any, ok, allowed: str) -> None:
     if not ok(value):
         flag = "--" + name.replace("_", "-")
@@ -262,10 +301,35 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+class _YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but reading ``1e-3`` as a float (YAML 1.2) instead of a string.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``lr-cell: 1e-3`` would be the string
+    ``"1e-3"``.
+    """
+
+
+_YAMLLoader.yaml_implicit_resolvers = {
+    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_value(text: str) -> Any:
+    """`text` read as YAML (numbers in exponent notation, like ``1e-3``, are floats)."""
+    return yaml.load(text, Loader=_YAMLLoader)
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file of `TrainConfig` entries.
 
-    Keys may use ``-`` or ``_``. Unknown keys raise a `ValueError` suggesting close names.
+    Keys may use ``-`` or ``_``. Unknown keys raise a `ValueError` suggesting close names, and
+    so does a value of the wrong type (checked here, before the command line is parsed on top).
+    ``resume`` and ``config`` belong on the command line only.
     """
     path = Path(path)
     if not path.exists():
@@ -275,7 +339,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
+            data = yaml_value(text) or {}
         else:
             raise ValueError(f"Config file {path}: use a .yaml, .yml or .toml file.")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
@@ -290,10 +354,21 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             close = difflib.get_close_matches(name, list(fields), n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"Config file {path}: unknown option {key!r}.{hint}")
-        if name in ("out", "resume", "config") and value is not None:
+        if name in ("resume", "config"):
+            raise ValueError(
+                f"Config file {path}: {key!r} cannot be set in a config file; pass "
+                f"--{name} on the command line."
+            )
+        if name == "out" and isinstance(value, str):
             value = Path(value)
         if name == "env_option":
             value = tuple(value) if isinstance(value, list) else (value,)
+        ok, allowed = _expected(fields[name].type)
+        if not ok(value):
+            raise ValueError(
+                f"Config file {path}: {key!r} must be {allowed}, got {value!r} "
+                f"({type(value).__name__})."
+            )
         values[name] = value
     return values
 
@@ -305,8 +380,13 @@ def parse_env_options(config: TrainConfig) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"--env-option {item!r}: write options as KEY=VALUE.")
         key, raw = item.split("=", 1)
-        options[key.strip()] = yaml.safe_load(raw)
+        options[key.strip()] = yaml_value(raw)
     if config.obs_mask is not None:
+        if "obs_mask" in options:
+            raise ValueError(
+                "--obs-mask and --env-option obs_mask=... both set the observation mask: "
+                "use one of them."
+            )
         mask = config.obs_mask
         if mask not in ("pos", "vel"):
             try:

@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+METRICS = ("eval_return", "train_return", "td_error")
+
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     """Read a run's ``metrics.csv`` into ``steps`` (evals,) and ``<column>`` (evals, seeds)."""
@@ -23,9 +25,8 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
             by_step[int(row["step"])][int(row["seed"])] = row
     steps = sorted(by_step)
     seeds = sorted({seed for rows in by_step.values() for seed in rows})
-    columns = ("eval_return", "train_return", "td_error")
     out = {"steps": np.asarray(steps), "seeds": np.asarray(seeds)}
-    for column in columns:
+    for column in METRICS:
         table = np.full((len(steps), len(seeds)), np.nan)
         for i, step in enumerate(steps):
             for j, seed in enumerate(seeds):
@@ -63,7 +64,17 @@ def plot_runs(
         path: where to write the PNG.
         metric: ``eval_return``, ``train_return`` or ``td_error``.
         title: figure title.
+
+    Raises:
+        ValueError: no runs, an unknown `metric`, or a run without any evaluation yet.
     """
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}: use one of {', '.join(METRICS)}.")
+    if not runs:
+        raise ValueError("No runs to plot: name one or more run folders.")
+    for label, data in runs.items():
+        if data["steps"].size == 0:
+            raise ValueError(f"{label}: no evaluation yet (metrics.csv has no rows to plot).")
     figure = Figure(figsize=(7, 4.2), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()

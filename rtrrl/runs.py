@@ -18,9 +18,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +25,21 @@ import jax
 import numpy as np
 
 from . import prng
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from ._files import write_bytes_atomic
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
 from .cpu_threads import configure_cpu_threads
 from .plotting import plot_runs, read_metrics
-from .training import METRIC_COLUMNS, NonFiniteError, TrainProgress, TrainResult, init_states, train
+from .training import (
+    METRIC_COLUMNS,
+    ChunkPlan,
+    NonFiniteError,
+    TrainProgress,
+    TrainResult,
+    init_states,
+    reactivate,
+    train,
+)
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
@@ -42,15 +49,7 @@ PLOT_NAME = "learning_curve.png"
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode())
 
 
 def metrics_text(rows: list[dict[str, float | int]]) -> str:
@@ -62,7 +61,11 @@ def metrics_text(rows: list[dict[str, float | int]]) -> str:
     return buffer.getvalue()
 
 
-def summary(result: TrainResult, config: TrainConfig, wall_seconds: float) -> dict[str, Any]:
+def summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]:
+    """The ``summary.json`` of a run. Times add up over the sessions of a resumed run:
+    ``wall_seconds`` (all of training), ``compile_seconds``, ``run_seconds`` (the compiled
+    chunks; ``env_steps_per_second`` is all seeds' steps over it)."""
+
     def clean(values):
         return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, float)]
 
@@ -83,8 +86,9 @@ def summary(result: TrainResult, config: TrainConfig, wall_seconds: float) -> di
         "stopped_early": [bool(s) for s in result.stopped_early],
         "total_steps_per_seed": int(result.total_steps),
         "total_env_steps": int(result.total_steps * len(result.seeds)),
-        "wall_seconds": wall_seconds,
+        "wall_seconds": result.progress.wall_seconds,
         "compile_seconds": result.compile_seconds,
+        "run_seconds": result.run_seconds,
         "env_steps_per_second": result.env_steps_per_second,
         "num_compilations": result.num_compilations,
     }
@@ -127,14 +131,46 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
     env = build_env(config)
     algorithm = build_algorithm(config, env)
     loop = config.loop()
+    plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
     resume = None
     if resuming:
+        if not (out / CHECKPOINT_NAME).exists():
+            raise CheckpointError(
+                f"No checkpoint at {out / CHECKPOINT_NAME}: the run stopped before it saved "
+                f"one (it saves one every {config.checkpoint_every} evaluations, at the end and "
+                "on Ctrl-C), so there is nothing to resume. Start it again with its flags "
+                "(saved in config.json) and a new --out."
+            )
         like = init_states(algorithm, env, loop)
         states, book, _ = load_checkpoint(out, like, config.fingerprint())
+        if config.steps < book.steps_done:
+            raise ValueError(
+                f"`steps` (--steps) = {config.steps:,} is below the {book.steps_done:,} steps "
+                f"per seed that {out} has already run; pass a larger --steps to continue it."
+            )
+        if load_run_config(out).patience != config.patience:
+            book = reactivate(book, config.patience)  # a new patience may restart stopped seeds
         resume = (states, book)
-        log(f"Resuming {out} from step {book.steps_done} (evaluation {book.chunk}).")
+        if not any(book.active):
+            log(
+                f"Nothing to resume in {out}: every seed stopped early (patience "
+                f"{config.patience}). Pass a larger --patience (or --patience None) to go on."
+            )
+        elif book.chunk >= plan.num_chunks:
+            log(
+                f"Nothing to resume in {out}: it has run its {book.steps_done:,} steps "
+                f"(--steps {config.steps:,}). Pass a larger --steps to go on."
+            )
+        else:
+            log(f"Resuming {out} from step {book.steps_done:,} (evaluation {book.chunk}).")
     else:
         _check_new_run_dir(out)
+    if plan.total_env_steps != config.steps:
+        log(
+            f"--steps {config.steps:,} is not a whole number of evaluation periods "
+            f"({plan.env_steps_per_chunk:,} env-steps each): the run takes "
+            f"{plan.total_env_steps:,} steps per seed."
+        )
     write_atomic(out / CONFIG_NAME, json.dumps(config.to_json(), indent=2) + "\n")
     fingerprint = config.fingerprint()
 
@@ -151,7 +187,6 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
         save(states, book)
         log(f"\nInterrupted: checkpoint saved. Continue with `rtrrl train --resume {out}`.")
 
-    start = time.perf_counter()
     try:
         result = train(
             algorithm,
@@ -163,11 +198,16 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
             on_interrupt=on_interrupt,
         )
     except NonFiniteError as error:
-        raise NonFiniteError(f"{error} Run folder: {out}.") from None
-    wall = time.perf_counter() - start
+        kept = (
+            "The last good checkpoint is kept."
+            if (out / CHECKPOINT_NAME).exists()
+            else f"No checkpoint had been saved yet (one is saved every "
+            f"{config.checkpoint_every} evaluations: --checkpoint-every)."
+        )
+        raise NonFiniteError(f"{error} {kept} Run folder: {out}.") from None
     save(result.final_state, result.progress)
     write_atomic(out / METRICS_NAME, metrics_text(result.progress.rows))
-    info = summary(result, config, wall) | {"cpu_threads": cpu_threads}
+    info = summary(result, config) | {"cpu_threads": cpu_threads}
     write_atomic(out / SUMMARY_NAME, json.dumps(info, indent=2) + "\n")
     plot_runs({config.run_name(): read_metrics(out)}, out / PLOT_NAME, title=config.env)
     return result

@@ -37,7 +37,9 @@ class NonFiniteError(FloatingPointError):
 class TrainProgress:
     """Python-side bookkeeping between chunks (saved in checkpoints, so resumes are exact).
 
-    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`.
+    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`. The times add
+    up over every session of a resumed run: ``run_seconds`` the compiled chunks,
+    ``compile_seconds`` the compilations, ``wall_seconds`` all of `train`.
     """
 
     chunk: int = 0
@@ -49,6 +51,7 @@ class TrainProgress:
     run_seconds: float = 0.0
     compile_seconds: float = 0.0
     steps_done: int = 0
+    wall_seconds: float = 0.0
 
 
 @dataclasses.dataclass
@@ -113,7 +116,9 @@ class ChunkPlan:
 
     ``steps_per_chunk`` algorithm steps (each taking ``env_steps_per_step`` environment steps
     over all ``num_envs`` copies) make one chunk of ``env_steps_per_chunk`` environment steps,
-    as close to ``eval_every`` as whole steps allow.
+    as close to ``eval_every`` as whole steps allow (or to ``total_steps``, if that is less).
+    The run is ``num_chunks`` whole chunks: the fewest that reach ``total_steps``
+    (`total_env_steps`), since every chunk is the same compiled program.
     """
 
     steps_per_chunk: int
@@ -123,9 +128,26 @@ class ChunkPlan:
     @classmethod
     def of(cls, config: LoopConfig, algorithm: AbstractAlgorithm) -> "ChunkPlan":
         per_step = algorithm.env_steps_per_step(config.num_envs)
-        steps = max(1, config.eval_every // per_step)
+        steps = max(1, min(config.eval_every, config.total_steps) // per_step)
         env_steps = steps * per_step
         return cls(steps, env_steps, math.ceil(config.total_steps / env_steps))
+
+    @property
+    def total_env_steps(self) -> int:
+        """Environment steps per seed of the whole run (``total_steps`` rounded up to chunks)."""
+        return self.num_chunks * self.env_steps_per_chunk
+
+
+def reactivate(book: TrainProgress, patience: int | None) -> TrainProgress:
+    """`book` with each seed's ``active`` flag recomputed under `patience`.
+
+    A seed stops when it has gone `patience` evaluations without improving, so under an
+    unchanged patience this gives back the flags the loop set. Resuming with the result under
+    a larger patience (or ``None``) lets stopped seeds go on from the state they stopped in;
+    `train` itself keeps the flags it is given (a seed may also be stopped by hand).
+    """
+    active = [patience is None or since < patience for since in book.evals_since_best]
+    return dataclasses.replace(book, active=active)
 
 
 class _ChunkTotals(eqx.Module):
@@ -273,26 +295,31 @@ def train(
     else:
         states, book = resume
         book = dataclasses.replace(book, rows=list(book.rows))
+    if book.chunk >= plan.num_chunks or not any(book.active):
+        return _result(book, config, seeds, states, counter[0])  # nothing left: no compile
 
-    start = time.perf_counter()
-    compiled = chunk_fn.lower(
-        states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
-    ).compile()
-    book.compile_seconds += time.perf_counter() - start
-
-    bar = tqdm(
-        total=plan.num_chunks * plan.env_steps_per_chunk,
-        initial=book.steps_done,
-        unit="step",
-        unit_scale=True,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-    # The (states, bookkeeping) pair of the last completed chunk. It is replaced by a single
-    # assignment, so a Ctrl-C arriving anywhere (even inside `_record`) saves a consistent
-    # pair: the states and the rows of the same chunk.
+    # The (states, bookkeeping) pair of the last completed chunk (at first, the starting
+    # point, so that a Ctrl-C while compiling saves a checkpoint to resume from). It is
+    # replaced by a single assignment, so a Ctrl-C arriving anywhere (even inside `_record`)
+    # saves a consistent pair: the states and the rows of the same chunk.
     committed = (states, book)
+    bar = None
     try:
+        start = time.perf_counter()
+        wall_before = book.wall_seconds
+        compiled = chunk_fn.lower(
+            states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+        ).compile()
+        book.compile_seconds += time.perf_counter() - start
+
+        bar = tqdm(
+            total=plan.total_env_steps,
+            initial=book.steps_done,
+            unit="step",
+            unit_scale=True,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
         while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
             new_states, totals, eval_return = compiled(
@@ -307,13 +334,14 @@ def train(
                     f"Training produced a non-finite parameter or TD error for seed(s) {bad} in "
                     f"the chunk ending at step {book.steps_done + plan.env_steps_per_chunk}. "
                     "Lower the learning rates or max_grad_norm (the gradient clip), or "
-                    "check the environment's rewards. The last good checkpoint is kept."
+                    "check the environment's rewards."
                 )
             new_book = dataclasses.replace(
                 book,
                 chunk=book.chunk + 1,
                 steps_done=book.steps_done + plan.env_steps_per_chunk,
                 run_seconds=book.run_seconds + seconds,
+                wall_seconds=wall_before + time.perf_counter() - start,
                 rows=list(book.rows),
                 best_eval_return=list(book.best_eval_return),
                 best_step=list(book.best_step),
@@ -336,7 +364,8 @@ def train(
             on_interrupt(*committed)
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
     return _result(book, config, seeds, states, counter[0])
 

@@ -19,7 +19,7 @@ from _training_helpers import (
     tiny_config,
 )
 
-from rtrrl import checkpoint
+from rtrrl import _files
 from rtrrl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from rtrrl.config import build_algorithm, build_env
 from rtrrl.training import TrainProgress, init_states
@@ -229,7 +229,7 @@ def test_failed_write_keeps_the_old_checkpoint_and_no_temporary_file(saved, like
     def crash(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    monkeypatch.setattr(_files.os, "replace", crash)
     newer = jax.tree.map(lambda x: x * 2 if eqx.is_inexact_array(x) else x, states)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(folder, newer, _progress(), config.fingerprint())

@@ -4,6 +4,7 @@ files (YAML, TOML) give defaults that flags override, ``eval``, ``plot`` and ``e
 import contextlib
 import io
 import json
+import stat
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from _training_helpers import (
     tiny_config,
 )
 
+from rtrrl._files import file_mode
 from rtrrl.cli import main
 from rtrrl.training import METRIC_COLUMNS
 
@@ -82,12 +84,21 @@ def test_train_writes_config_metrics_summary_plot_and_checkpoint(one_seed):
     assert summary["best_eval_return"] == [best]
     assert summary["median_best_eval_return"] == best
     assert summary["total_steps_per_seed"] == 1000 and summary["total_env_steps"] == 1000
-    assert summary["wall_seconds"] > 0 and summary["env_steps_per_second"] > 0
+    assert summary["wall_seconds"] > summary["compile_seconds"] > 0
+    assert summary["wall_seconds"] > summary["run_seconds"] > 0
+    assert summary["env_steps_per_second"] == pytest.approx(1000 / summary["run_seconds"])
     assert summary["num_compilations"] == 1
 
     assert _is_png(one_seed / "learning_curve.png")
     _, progress = load_run_checkpoint(one_seed, tiny_config(steps=1000, out=one_seed))
     assert progress.steps_done == 1000 and len(progress.rows) == 2
+
+
+def test_run_files_are_readable_like_any_new_file(one_seed):
+    """Atomic writes go through `tempfile.mkstemp` (mode 0o600); the files get the mode of an
+    ordinary new file instead, so colleagues can read the results."""
+    for path in one_seed.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == file_mode(), path.name
 
 
 def test_train_reports_progress_and_where_the_results_are(one_seed_with_output):

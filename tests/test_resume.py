@@ -105,6 +105,8 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(uninterrupted, half, t
     config, reference_config = _saved_config(run), _saved_config(uninterrupted)
     assert {**config, "out": None} == {**reference_config, "out": None}
     assert _summary(run)["num_compilations"] == 1
+    for name in ("wall_seconds", "compile_seconds", "run_seconds"):  # summed over sessions
+        assert _summary(run)[name] > _summary(half)[name], name
 
 
 def _wait_for(path, process, timeout):
@@ -232,3 +234,75 @@ def test_resume_from_a_corrupt_checkpoint_is_refused(half, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error: " in err and "corrupt" in err and "checksum" in err
     assert len(read_rows(run)) == 2
+
+
+def test_non_finite_stop_before_any_checkpoint_says_so(tmp_path, capsys, nan_env_registered):
+    """Diverging in the fourth chunk, with a checkpoint every 10 evaluations: the message does
+    not promise a checkpoint, and ``--resume`` explains that there is nothing to resume."""
+    run = tmp_path / "diverged"
+    argv = [*TINY_FLAGS, "--env", NAN_ENV_ID, "--steps", str(8 * EVAL_EVERY), "--out", str(run)]
+    assert main(["train", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "No checkpoint had been saved yet" in err and "checkpoint is kept" not in err
+    assert not (run / "checkpoint.rtrrl").exists() and len(read_rows(run)) == 3
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "so there is nothing to resume" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_compiling_saves_the_start_and_resumes_to_the_uninterrupted_run(
+    uninterrupted, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C before the first chunk (while XLA compiles) saves the starting point, so the
+    folder can be resumed; the resumed run is the uninterrupted one."""
+    import rtrrl.training
+
+    make_chunk_function = rtrrl.training.make_chunk_function
+
+    class Interrupted:
+        def lower(self, *args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
+    run = tmp_path / "interrupted"
+    assert main(["train", *TINY_FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
+    assert "Interrupted: checkpoint saved" in capsys.readouterr().out
+    assert _checkpoint(run)[1].steps_done == 0 and read_rows(run) == []
+    monkeypatch.setattr(rtrrl.training, "make_chunk_function", make_chunk_function)
+    _train("--resume", str(run))
+    assert_same_run(run, uninterrupted)
+
+
+def test_resume_below_the_steps_done_is_refused(half, tmp_path, capsys):
+    run = tmp_path / "below"
+    shutil.copytree(half, run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(["train", "--resume", str(run), "--steps", str(EVAL_EVERY)]) == 2
+    err = capsys.readouterr().err
+    assert f"`steps` (--steps) = {EVAL_EVERY} is below the {STEPS // 2:,} steps" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resume_of_a_finished_run_says_so_and_compiles_nothing(half, tmp_path, capsys):
+    run = tmp_path / "finished"
+    shutil.copytree(half, run)
+    rows = read_rows(run)
+    _train("--resume", str(run))
+    assert "Nothing to resume" in capsys.readouterr().out
+    assert read_rows(run) == rows
+    assert _summary(run)["num_compilations"] == 0
+
+
+def test_resume_with_a_larger_patience_continues_the_seeds_that_stopped(tmp_path, capsys):
+    """A seed stopped by ``--patience 1`` goes on when the run is resumed without patience."""
+    run = tmp_path / "patient"
+    _train(*TINY_FLAGS, "--seeds", "2", "--patience", "1", "--steps", str(STEPS), "--out", str(run))
+    assert any(_summary(run)["stopped_early"])  # the seeds stop before 4 evaluations
+    before = read_rows(run)
+    assert len(before) < 2 * STEPS // EVAL_EVERY
+    _train("--resume", str(run), "--patience", "None")
+    assert "Resuming" in capsys.readouterr().out
+    after = read_rows(run)
+    assert after[: len(before)] == before and len(after) > len(before)
+    assert {r["seed"] for r in after if r["step"] == str(STEPS)} == {"0", "1"}
+    assert _summary(run)["stopped_early"] == [False, False]
+    assert _checkpoint(run)[1].steps_done == STEPS

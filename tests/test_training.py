@@ -195,3 +195,13 @@ def test_chunk_plan_rounds_chunks_to_whole_steps():
     algorithm = build_algorithm(config, env)(jax.random.key(0))
     plan = ChunkPlan.of(LoopConfig(total_steps=1000, num_envs=3, eval_every=500), algorithm)
     assert plan == ChunkPlan(steps_per_chunk=166, env_steps_per_chunk=498, num_chunks=3)
+    assert plan.total_env_steps == 1494
+
+
+def test_chunk_plan_of_a_budget_below_one_evaluation_period_is_one_chunk_of_that_budget():
+    """``--steps 300 --eval-every 500`` runs 300 steps, not 500 (one evaluation at the end)."""
+    config = tiny_config(num_envs=3)
+    algorithm = build_algorithm(config, build_env(config))(jax.random.key(0))
+    plan = ChunkPlan.of(LoopConfig(total_steps=300, num_envs=3, eval_every=500), algorithm)
+    assert plan == ChunkPlan(steps_per_chunk=100, env_steps_per_chunk=300, num_chunks=1)
+    assert plan.total_env_steps == 300

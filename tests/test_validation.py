@@ -6,17 +6,27 @@ import json
 
 import jax
 import pytest
+import tyro
 from _training_helpers import TINY_FLAGS, persistent_compilation_cache
 
 from rtrrl import envs
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN
 from rtrrl.cli import main
-from rtrrl.config import TrainConfig, build_algorithm, build_env, load_config_file
+from rtrrl.config import (
+    TrainConfig,
+    build_algorithm,
+    build_env,
+    check_types,
+    load_config_file,
+    parse_env_options,
+    yaml_value,
+)
 from rtrrl.estimators import RFLO
 from rtrrl.heads import CategoricalActor
+from rtrrl.plotting import plot_runs
 from rtrrl.runs import run_training
-from rtrrl.training import LoopConfig
+from rtrrl.training import METRIC_COLUMNS, LoopConfig
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -167,6 +177,34 @@ def test_categorical_actor_on_continuous_actions_is_refused():
     assert "continuous" in message and "GaussianActor" in message
 
 
+# ------------------------------------------------------------------ types of TrainConfig values
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("hidden_size", True, "an integer"),
+        ("steps", 2000.0, "an integer"),
+        ("gamma", "0.9", "a number"),
+        ("greedy_eval", "false", "true or false"),
+        ("cell", "rnn", "one of ctrnn, lru, lstm, gru, linear"),
+        ("patience", "5", "an integer (or unset)"),
+    ],
+)
+def test_train_config_refuses_values_of_the_wrong_type(name, value, allowed):
+    """`check_types`, which `TrainConfig.__post_init__` calls first. (Under the test suite's
+    jaxtyping import hook, beartype checks `TrainConfig(...)`'s arguments before
+    ``__post_init__`` runs, so the check is called here on a config whose field was set
+    afterwards; the config-file test below goes through the whole CLI.)"""
+    config = TrainConfig()
+    object.__setattr__(config, name, value)
+    with pytest.raises(ValueError) as error:
+        check_types(config)
+    flag = "--" + name.replace("_", "-")
+    expected = f"`{name}` ({flag}) must be {allowed}, got {value!r} ({type(value).__name__})."
+    assert str(error.value) == expected
+
+
 # ------------------------------------------------------------------ environments and options
 
 
@@ -182,6 +220,48 @@ def test_env_option_the_env_does_not_take_is_refused(tmp_path, capsys):
     err = _cli_error(argv, capsys)
     assert "'CartPole-v1' does not take the option(s) ['memory_length']" in err
     assert "max_steps_in_episode" in err  # what it does accept
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("-3", "-3"), ("0", "0"), ("2.5", "2.5"), ("abc", "'abc'")]
+)
+def test_gymnax_option_of_the_wrong_type_or_range_is_refused(tmp_path, capsys, value, shown):
+    """gymnax checks nothing (``memory_length=-3`` trained with returns of 750): the option
+    must be an integer >= 1 like gymnax's default."""
+    with pytest.raises(ValueError, match="memory_length must be an integer >= 1"):
+        envs.make("MemoryChain-bsuite", memory_length=yaml_value(value))
+    argv = ["train", "--env", "MemoryChain-bsuite", "--env-option", f"memory_length={value}"]
+    err = _cli_error([*argv, "--out", str(tmp_path / "r")], capsys)
+    assert "MemoryChain-bsuite: option memory_length must be an integer >= 1" in err
+    assert f"gymnax's default is 5), got {shown}." in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_gymnax_options_of_the_right_type_are_accepted():
+    env = envs.make("MemoryChain-bsuite", memory_length=3, num_bits=2)
+    assert env.observation_size == envs.make("MemoryChain-bsuite", num_bits=2).observation_size
+    with pytest.raises(ValueError, match="option deterministic must be true or false"):
+        envs.make("DeepSea-bsuite", deterministic=1)
+
+
+def test_repeated_env_option_flags_are_all_kept(tmp_path):
+    """``--env-option a=1 --env-option b=2`` keeps both (argparse would keep the last), and
+    flags add to the options of a config file."""
+    argv = ["--env-option", "memory_length=4", "--env-option", "num_bits=2"]
+    config = tyro.cli(TrainConfig, args=argv)
+    assert config.env_option == ("memory_length=4", "num_bits=2")
+    assert parse_env_options(config) == {"memory_length": 4, "num_bits": 2}
+    path = tmp_path / "run.yaml"
+    path.write_text("env: MemoryChain-bsuite\nenv-option: [memory_length=4]\n")
+    from_file = TrainConfig(**load_config_file(path))
+    config = tyro.cli(TrainConfig, args=["--env-option", "num_bits=2"], default=from_file)
+    assert config.env_option == ("memory_length=4", "num_bits=2")
+
+
+def test_obs_mask_flag_and_env_option_together_are_refused(tmp_path, capsys):
+    argv = ["train", "--obs-mask", "vel", "--env-option", "obs_mask=pos"]
+    err = _cli_error([*argv, "--out", str(tmp_path / "r")], capsys)
+    assert "--obs-mask and --env-option obs_mask=... both set" in err
 
 
 def test_malformed_env_option_is_refused(tmp_path, capsys):
@@ -212,6 +292,30 @@ def test_config_file_with_bad_syntax_is_refused(tmp_path, capsys, name, text):
     assert f"Config file {path} could not be parsed" in err
 
 
+def test_yaml_config_reads_exponent_notation_as_a_number(tmp_path):
+    """PyYAML (YAML 1.1) would read ``1e-3`` as the string "1e-3"."""
+    path = tmp_path / "run.yaml"
+    path.write_text("lr-cell: 1e-3\neta-entropy: 5E-6\ngamma: .9\n")
+    assert load_config_file(path) == {"lr_cell": 1e-3, "eta_entropy": 5e-6, "gamma": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('gamma: "0.9"\n', "'gamma' must be a number, got '0.9' (str)"),
+        ('meta-rl: "no"\n', "'meta-rl' must be true or false, got 'no' (str)"),
+        ("steps: 2e3\n", "'steps' must be an integer, got 2000.0 (float)"),
+        ("resume: runs/a\n", "'resume' cannot be set in a config file"),
+    ],
+)
+def test_config_file_value_of_the_wrong_type_is_refused(tmp_path, capsys, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    err = _cli_error(["train", "--config", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert f"Config file {path}: {message}" in err
+    assert "Warning" not in err
+
+
 def test_config_file_value_out_of_range_is_refused(tmp_path, capsys):
     path = tmp_path / "run.toml"
     path.write_text("gamma = 2.0\n")
@@ -233,6 +337,7 @@ def test_resume_from_a_folder_without_a_checkpoint_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps(config.to_json()))
     err = _cli_error(["train", "--resume", str(tmp_path)], capsys)
     assert f"No checkpoint at {tmp_path / 'checkpoint.rtrrl'}" in err
+    assert "nothing to resume" in err
 
 
 def test_new_run_in_a_folder_holding_a_run_is_refused_and_nothing_is_overwritten(tmp_path, capsys):
@@ -245,8 +350,35 @@ def test_new_run_in_a_folder_holding_a_run_is_refused_and_nothing_is_overwritten
         (tmp_path / name).write_bytes(data)
     with pytest.raises(FileExistsError, match="already holds a run"):
         run_training(TrainConfig(hidden_size=4, out=tmp_path), progress=False)
-    err = _cli_error(
-        ["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path)], capsys, code=1
-    )
+    err = _cli_error(["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path)], capsys)
     assert "already holds a run" in err and f"--resume {tmp_path}" in err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+@pytest.mark.parametrize("flag", ["--out", "--config"])
+def test_resume_with_a_flag_it_would_ignore_is_refused(tmp_path, capsys, flag):
+    """A resumed run keeps its folder and saved config: ``--out``/``--config`` beside
+    ``--resume`` would be silently ignored."""
+    err = _cli_error(["train", "--resume", str(tmp_path), flag, str(tmp_path / "x")], capsys)
+    assert f"{flag} cannot be combined with --resume" in err
+
+
+def test_eval_with_no_episodes_is_refused(tmp_path, capsys):
+    err = _cli_error(["eval", "--run", str(tmp_path), "--episodes", "0"], capsys)
+    assert "`episodes` (--episodes) must be an integer >= 1, got 0." in err
+
+
+def test_plot_without_runs_or_evaluations_is_refused(tmp_path, capsys):
+    err = _cli_error(["plot", "--out", str(tmp_path / "p.png")], capsys)
+    assert "Name one or more run folders" in err
+    (tmp_path / "metrics.csv").write_text(",".join(METRIC_COLUMNS) + "\n")
+    err = _cli_error(["plot", str(tmp_path), "--out", str(tmp_path / "p.png")], capsys)
+    assert "no evaluation yet" in err
+    assert not (tmp_path / "p.png").exists()
+    with pytest.raises(ValueError, match="Unknown metric 'bogus'"):
+        plot_runs({"a": {}}, tmp_path / "p.png", metric="bogus")
+
+
+def test_env_table_of_an_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="Unknown source 'gymax': use one of gymnax, popgym"):
+        envs.env_table("gymax")

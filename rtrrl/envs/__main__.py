@@ -1,15 +1,20 @@
-"""``python -m rtrrl.envs [source]``: print the table of environment ids."""
+"""``python -m rtrrl.envs [--source SOURCE]``: print the table of environment ids.
+
+The same as ``rtrrl envs``; ``python -m rtrrl.envs popgym`` (the source alone) works too.
+"""
 
 import sys
 
-from . import env_table
 
+def main(argv: list[str] | None = None) -> int:
+    """Print every id (or only those of one source); returns the exit status."""
+    from ..cli import main as cli_main
 
-def main(argv: list[str] | None = None) -> None:
-    """Print every id (or only those of the source named by the first argument)."""
-    argv = sys.argv[1:] if argv is None else argv
-    print(env_table(argv[0] if argv else None))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 1 and not argv[0].startswith("-"):
+        argv = ["--source", argv[0]]
+    return cli_main(["envs", *argv])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -53,6 +53,13 @@ class GymnaxEnvironment(AbstractEpisodicEnvironment):
         with library_numerics():
             gymnax = require("gymnax", purpose=f"The gymnax environment {env_id!r}")
             spaces = require("gymnax.environments.spaces", purpose=f"{env_id!r}")
+            default_env, default_params = gymnax.make(env_id)
+            init = inspect.signature(type(default_env).__init__).parameters
+            _check_options(env_id, constructor_options, {n: p.default for n, p in init.items()})
+            fields = dataclasses.fields(default_params)
+            _check_options(
+                env_id, params_options, {f.name: getattr(default_params, f.name) for f in fields}
+            )
             self.gymnax_env, _ = gymnax.make(env_id, **constructor_options)
             params = self._params()
             obs_space = self.gymnax_env.observation_space(params)
@@ -227,6 +234,35 @@ def _check_hashable(env_id: str, options: dict[str, Any]) -> None:
                 f"{env_id}: option {name}={value!r} must be a plain Python value (int, float, "
                 "bool, str); arrays are not accepted because options are static configuration."
             ) from None
+
+
+def _check_options(env_id: str, options: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Each option has the type of gymnax's default for it, and counts stay counts.
+
+    gymnax checks nothing: ``memory_length=-3`` or ``2.5`` trains on a broken task, and a
+    string fails deep inside tracing. An integer whose default is >= 1 (a length, a size, a
+    number of arms or bits) must be >= 1; other values only need the default's type.
+    """
+    for name, value in options.items():
+        default = defaults.get(name)
+        if isinstance(default, bool):
+            ok, allowed = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            is_int = isinstance(value, int) and not isinstance(value, bool)
+            ok = is_int and (default < 1 or value >= 1)
+            allowed = "an integer >= 1" if default >= 1 else "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            allowed = "a number"
+        elif isinstance(default, str):
+            ok, allowed = isinstance(value, str), "a string"
+        else:
+            continue  # an array or a value gymnax leaves open: nothing to compare with
+        if not ok:
+            raise ValueError(
+                f"{env_id}: option {name} must be {allowed} (gymnax's default is {default!r}), "
+                f"got {value!r}."
+            )
 
 
 def _make_gymnax(env_id: str, options: dict[str, Any]) -> AbstractEnvironment:

@@ -33,7 +33,12 @@ def env_table(source: str | None = None) -> str:
 
     Arguments:
         source: only ids of this source (``"gymnax"``, ``"popgym"``, ``"brax"``).
+
+    Raises:
+        ValueError: `source` is not one of those.
     """
+    if source is not None and source not in _SOURCE_ORDER:
+        raise ValueError(f"Unknown source {source!r}: use one of {', '.join(_SOURCE_ORDER)}.")
     ids = sorted(names(source), key=lambda k: _SOURCE_ORDER.get(spec(k).source, 99))
     rows = [("id", "obs", "action", "source", "description")]
     for env_id in ids:

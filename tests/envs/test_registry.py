@@ -48,6 +48,14 @@ def test_table_lists_ids_with_sizes_and_spaces(capsys):
     assert "brax/halfcheetah" in brax and "Box(6, [-1, 1])" in brax
 
 
+def test_envs_module_takes_the_source_as_a_flag_like_the_cli(capsys):
+    """``python -m rtrrl.envs --source popgym`` is ``rtrrl envs --source popgym``."""
+    assert envs_main.main(["--source", "popgym"]) == 0
+    out = capsys.readouterr().out
+    assert "popgym-RepeatPreviousEasy-v0" in out and "CartPole-v1 " not in out
+    assert f"{len(envs.names('popgym'))} environments" in out
+
+
 def test_import_rtrrl_does_not_import_gymnax_or_brax():
     code = (
         "import sys, rtrrl, rtrrl.envs; "
