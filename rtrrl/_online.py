@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._types import Array, Features, Float, PRNGKey
+from ._types import Array, Features, Float, PRNGKey, Real
 from .cells import AbstractCell
 from .estimators import AbstractGradientEstimator
 
@@ -62,7 +62,7 @@ def fit_sequence(
     estimator: AbstractGradientEstimator,
     optimizer: optax.GradientTransformation,
     inputs: Float[Array, "time input"],
-    targets: Float[Array, "time targets"],
+    targets: Real[Array, "time targets"],
     *,
     readout: LinearReadout | None = None,
 ) -> FitResult:
@@ -88,8 +88,25 @@ def fit_sequence(
     **Returns:** a `FitResult` with the trained cell and readout and the per-step losses and
     predictions.
     """
+    if jnp.ndim(inputs) != 2 or jnp.ndim(targets) != 2 or len(inputs) != len(targets):
+        raise ValueError(
+            f"fit_sequence: `inputs` and `targets` must be (time, size) arrays of the same "
+            f"length, got shapes {jnp.shape(inputs)} and {jnp.shape(targets)} (a single target "
+            "channel is targets[:, None])."
+        )
+    if len(inputs) == 0:
+        raise ValueError("fit_sequence: the sequences are empty (time = 0).")
+    # Integer targets (class labels, 0/1) are regressed as floats.
+    dtype = targets.dtype if jnp.issubdtype(targets.dtype, jnp.floating) else jnp.zeros(()).dtype
+    targets = targets.astype(dtype)
     if readout is None:
-        readout = LinearReadout(cell.feature_size, targets.shape[1], dtype=targets.dtype)
+        readout = LinearReadout(cell.feature_size, targets.shape[1], dtype=dtype)
+    if readout.weight.shape != (targets.shape[1], cell.feature_size):
+        raise ValueError(
+            f"fit_sequence: `readout` maps {readout.weight.shape[1]} features to "
+            f"{readout.weight.shape[0]} targets, but the cell has {cell.feature_size} features "
+            f"and `targets` has {targets.shape[1]} channels."
+        )
     params, static = eqx.partition(cell, eqx.is_inexact_array)
     trainable = (params, readout)
     hidden = cell.init_hidden()

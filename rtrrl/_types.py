@@ -14,7 +14,7 @@ Dimension names used in signatures:
 
 from typing import Any, TypeAlias
 
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree, Shaped
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree, Real, Shaped
 
 PRNGKey: TypeAlias = PRNGKeyArray
 Scalar: TypeAlias = Float[Array, ""]
@@ -40,6 +40,7 @@ __all__ = [
     "IntScalar",
     "PRNGKey",
     "PyTree",
+    "Real",
     "Scalar",
     "Shaped",
 ]

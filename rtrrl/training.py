@@ -98,16 +98,21 @@ class LoopConfig:
     patience: int | None = 20
 
     def __post_init__(self):
+        def is_int(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
         for name in ("total_steps", "num_envs", "num_seeds", "eval_every", "eval_envs"):
             value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
+            if not (is_int(value) and value >= 1):
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
-        if self.eval_steps is not None and self.eval_steps < 1:
-            raise ValueError(f"`eval_steps` must be >= 1 (or None), got {self.eval_steps}.")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"`patience` must be >= 1 (or None), got {self.patience}.")
-        if self.seed < 0:
-            raise ValueError(f"`seed` must be >= 0, got {self.seed}.")
+        for name in ("eval_steps", "patience"):
+            value = getattr(self, name)
+            if value is not None and not (is_int(value) and value >= 1):
+                raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
+        if not (is_int(self.seed) and self.seed >= 0):
+            raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
+        if not isinstance(self.greedy_eval, bool):
+            raise ValueError(f"`greedy_eval` must be True or False, got {self.greedy_eval!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +299,7 @@ def train(
         )
     else:
         states, book = resume
+        _check_resume_fits(states, book, algorithm, env, config, plan)
         book = dataclasses.replace(book, rows=list(book.rows))
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, counter[0])  # nothing left: no compile
@@ -368,6 +374,41 @@ def train(
             bar.close()
 
     return _result(book, config, seeds, states, counter[0])
+
+
+def _check_resume_fits(states, book: TrainProgress, algorithm, env, config, plan) -> None:
+    """A `ValueError` unless ``(states, book)`` came from this learner and `LoopConfig`.
+
+    The states must be shaped like fresh ones (seeds, environments, cell sizes), and the
+    steps done must be whole chunks of this plan (a changed ``eval_every`` or ``num_envs``
+    would shift every later chunk's keys and evaluations). Only ``total_steps`` and
+    ``patience`` may change on a resume.
+    """
+    advice = (
+        "Resume with the learner and LoopConfig of the run; only total_steps and patience may "
+        "change."
+    )
+    expected = jax.eval_shape(lambda: init_states(algorithm, env, config))
+    got, got_def = jax.tree_util.tree_flatten_with_path(states)
+    want, want_def = jax.tree_util.tree_flatten_with_path(expected)
+    if got_def != want_def:
+        raise ValueError(
+            f"train(resume=...): the states do not have this learner's structure. {advice}"
+        )
+    for (path, leaf), (_, spec) in zip(got, want, strict=True):
+        if (jnp.shape(leaf), jnp.result_type(leaf)) != (spec.shape, spec.dtype):
+            raise ValueError(
+                f"train(resume=...): state leaf {jax.tree_util.keystr(path)} has "
+                f"{jnp.result_type(leaf)}{list(jnp.shape(leaf))}, but this learner with "
+                f"num_seeds={config.num_seeds} and num_envs={config.num_envs} makes "
+                f"{spec.dtype}{list(spec.shape)}. {advice}"
+            )
+    if book.steps_done != book.chunk * plan.env_steps_per_chunk:
+        raise ValueError(
+            f"train(resume=...): the run did {book.chunk} chunks and {book.steps_done} steps, "
+            f"but this LoopConfig makes chunks of {plan.env_steps_per_chunk} steps (eval_every="
+            f"{config.eval_every}, num_envs={config.num_envs}). {advice}"
+        )
 
 
 def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, seconds) -> None:

@@ -11,6 +11,24 @@ import os
 os.environ.setdefault("PJRT_NPROC", "1")
 
 import jax  # noqa: E402  (after PJRT_NPROC, which JAX reads when its backend starts)
+import jaxtyping  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture
+def without_runtime_type_checks():
+    """Switch off the suite's jaxtyping/beartype checks (``--jaxtyping-packages``) for one test.
+
+    Users run without them, so the library's own messages for a value of the wrong type or
+    shape are what they see. Under the suite's hook, beartype would reject such a value first
+    (with its own message); tests of the library's messages use this fixture.
+    """
+    before = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", before)

@@ -1,6 +1,7 @@
 """Cells and wirings: shapes, dtypes, invariants kept by construction, and argument checks."""
 
 import math
+import re
 
 import equinox as eqx
 import jax
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rtrrl.cells import CTRNN, LRU, NCP, AbstractCell, Dense, Identity, RandomSparse
+from rtrrl.cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Dense, Identity, RandomSparse
 
 INPUT, HIDDEN = 3, 6
 KEY = jax.random.key(0)
@@ -236,3 +237,48 @@ def test_identity_passes_the_input_through():
     assert cell.feature_size == cell.hidden_size == INPUT
     with pytest.raises(ValueError, match="size"):
         Identity(0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda key: CTRNN(3, 4, key=key),
+        lambda key: LRU(3, 4, key=key),
+        lambda key: LSTM(3, 4, key=key),
+        lambda key: GRU(3, 4, key=key),
+        lambda key: Identity(3),
+    ],
+    ids=["ctrnn", "lru", "lstm", "gru", "identity"],
+)
+def test_a_step_with_inputs_of_the_wrong_shape_names_the_cell_and_the_shape(
+    make, without_runtime_type_checks
+):
+    """Not a broadcasting or ``dot_general`` error from deep inside JAX."""
+    cell = make(jax.random.key(0))
+    name = type(cell).__name__
+    hidden = cell.init_hidden()
+    with pytest.raises(ValueError, match=rf"{name}: the input `x` must have shape \(3,\).*\(5,\)"):
+        cell(hidden, jnp.ones(5))
+    with pytest.raises(
+        ValueError, match=re.escape(f"{name}: `hidden` must have shape {hidden.shape}")
+    ):
+        cell(jnp.ones(9), jnp.ones(3))
+    with pytest.raises(ValueError, match="batch with jax.vmap"):
+        cell(hidden, jnp.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(input_size=3.0), "`input_size` must be a positive int, got 3.0"),
+        (dict(hidden_size="4"), "`hidden_size` must be a positive int, got '4'"),
+        (dict(dt=float("nan")), "`dt` must be a finite number > 0, got nan"),
+        (dict(dt=0.0), "`dt` must be a finite number > 0, got 0.0"),
+    ],
+)
+def test_ctrnn_refuses_sizes_that_are_not_ints_and_a_non_finite_dt(
+    kwargs, message, without_runtime_type_checks
+):
+    arguments = dict(input_size=3, hidden_size=4) | kwargs
+    with pytest.raises(ValueError, match=re.escape(message)):
+        CTRNN(**arguments, key=jax.random.key(0))

@@ -366,3 +366,36 @@ def test_generic_estimators_refuse_complex_parameters_naming_both(estimator):
 def test_truncated_bptt_rejects_invalid_window(window):
     with pytest.raises(ValueError, match="window"):
         TruncatedBPTT(window)
+
+
+@pytest.mark.parametrize(
+    ("make_cell", "estimator"),
+    [
+        (lambda key: CTRNN(3, 4, key=key), RFLO()),
+        (lambda key: CTRNN(3, 4, key=key), RTRL()),
+        (lambda key: LRU(3, 4, key=key), RTRL()),
+        (lambda key: CTRNN(3, 4, key=key), LocalMSE()),
+        (lambda key: CTRNN(3, 4, key=key), TruncatedBPTT(2)),
+    ],
+    ids=["rflo", "rtrl-ctrnn", "rtrl-lru", "local-mse", "tbptt"],
+)
+def test_wrong_shapes_are_refused_with_the_estimator_method_named(
+    make_cell, estimator, without_runtime_type_checks
+):
+    cell = make_cell(jax.random.key(0))
+    name = type(estimator).__name__
+    hidden, x = cell.init_hidden(), jnp.ones(3)
+    state = estimator.init(cell, hidden, x)
+    _, state = estimator.step(cell, hidden, x, state)
+    with pytest.raises(ValueError, match=rf"{name}\.init: the input `x` must have shape \(3,\)"):
+        estimator.init(cell, hidden, jnp.ones(5))
+    with pytest.raises(ValueError, match=rf"{name}\.step: `hidden` must have shape \(4,\)"):
+        estimator.step(cell, jnp.ones(9), x, state)
+    for method in ("gradient", "gradient_norm_squared"):
+        with pytest.raises(ValueError, match=r"`cotangent` must have the shape of the cell's"):
+            getattr(estimator, method)(cell, state, jnp.ones(5))
+
+
+def test_rtrl_structured_must_be_a_bool(without_runtime_type_checks):
+    with pytest.raises(ValueError, match="`structured` must be True or False, got 'yes'"):
+        RTRL(structured="yes")

@@ -195,7 +195,7 @@ def test_gaussian_clip_action_matches_np_clip():
     "kwargs, match",
     [
         ({"low": (1.0,), "high": (0.0,)}, "low < high"),
-        ({"low": (0.0, 0.0), "high": (1.0,)}, "low < high"),
+        ({"low": (0.0, 0.0), "high": (1.0,)}, "one bound per action dimension"),
         ({"log_std_min": 1.0, "log_std_max": 1.0}, "log_std_min < log_std_max"),
     ],
 )
@@ -284,3 +284,8 @@ def test_backprop_returns_live_weights():
     m_actor, m_critic = feedback.matrices(None, actor, critic)
     np.testing.assert_array_equal(m_actor, actor.weight)
     np.testing.assert_array_equal(m_critic, np.asarray(critic.weight)[None, :])
+
+
+def test_gaussian_actor_with_bounds_of_different_lengths_says_so():
+    with pytest.raises(ValueError, match=r"need one bound per action dimension each, got 2 and 1"):
+        GaussianActor(4, (-1.0, -1.0), (1.0,), key=jax.random.key(0))

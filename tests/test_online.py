@@ -1,6 +1,7 @@
 """Online supervised learning: the estimators learn a memory task with `fit_sequence`."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -78,3 +79,38 @@ def test_linear_readout_and_delayed_copy():
     np.testing.assert_array_equal(targets[:3], 0.0)
     with pytest.raises(ValueError, match="delay"):
         delayed_copy(jax.random.key(0), 3, 3)
+
+
+def test_integer_targets_are_regressed_as_floats():
+    """0/1 labels: the default readout is built in the default float dtype, not int32."""
+    key = jax.random.key(0)
+    inputs, targets = delayed_copy(key, 50, 2)
+    labels = (targets > 0).astype(jnp.int32)
+    result = fit_sequence(CTRNN(1, 4, key=key), RFLO(), optax.adam(1e-3), inputs, labels)
+    assert result.readout.weight.dtype == jnp.zeros(()).dtype
+    assert np.isfinite(np.asarray(result.losses)).all()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "targets", "message"),
+    [
+        (jnp.ones((20, 1)), jnp.ones(20), "must be (time, size) arrays of the same length"),
+        (jnp.ones((20, 1)), jnp.ones((15, 1)), "got shapes (20, 1) and (15, 1)"),
+        (jnp.ones((0, 1)), jnp.ones((0, 1)), "the sequences are empty"),
+    ],
+)
+def test_sequences_of_the_wrong_shape_are_refused(
+    inputs, targets, message, without_runtime_type_checks
+):
+    cell = CTRNN(1, 4, key=jax.random.key(0))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit_sequence(cell, RFLO(), optax.adam(1e-3), inputs, targets)
+
+
+def test_a_readout_of_the_wrong_size_is_refused():
+    cell = CTRNN(1, 4, key=jax.random.key(0))
+    readout = LinearReadout(5, 1)
+    with pytest.raises(ValueError, match="`readout` maps 5 features to 1 targets, but the cell"):
+        fit_sequence(
+            cell, RFLO(), optax.adam(1e-3), jnp.ones((9, 1)), jnp.ones((9, 1)), readout=readout
+        )

@@ -25,6 +25,8 @@ ends). Float64; every configuration compiles its step once (cached across tests)
 """
 
 import functools
+import math
+import re
 
 import equinox as eqx
 import jax
@@ -37,7 +39,7 @@ from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN, LRU, Identity
 from rtrrl.envs import AbstractEpisodicEnvironment, Box, Discrete
 from rtrrl.estimators import RFLO, RTRL
-from rtrrl.heads import Backprop, CategoricalActor, FeedbackAlignment, GaussianActor
+from rtrrl.heads import Backprop, CategoricalActor, Critic, FeedbackAlignment, GaussianActor
 from rtrrl.traces import DutchTrace
 
 RTOL, ATOL = 1e-8, 1e-12
@@ -773,3 +775,37 @@ def test_evaluate_greedy_matches_hand_rollout():
         np.testing.assert_allclose(got, [expected] * 3, rtol=1e-12)
     sampled = _evaluate(alg, state, env, jax.random.key(2), False)
     assert sampled.shape == (3,) and np.all(np.isfinite(sampled))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error", "message"),
+    [
+        ("optimizer", optax.adam, TypeError, "`optimizer` must be an optax transformation"),
+        ("feedback", None, TypeError, "`feedback` must be Backprop() or FeedbackAlignment"),
+        ("critic_trace", "dutch", TypeError, "`critic_trace` must be AccumulatingTrace()"),
+        ("meta_rl", "no", TypeError, "`meta_rl` must be True or False, got 'no'"),
+        ("gamma", "0.9", ValueError, "`gamma` must be a finite number, got '0.9'"),
+        ("lr_cell", float("inf"), ValueError, "`lr_cell` must be a finite number, got inf"),
+        ("eta_average_reward", math.nan, ValueError, "`eta_average_reward` must be a finite"),
+    ],
+)
+def test_rtrrl_refuses_fields_of_the_wrong_type_or_non_finite(
+    name, value, error, message, without_runtime_type_checks
+):
+    with pytest.raises(error, match=re.escape(message)):
+        _rtrrl(_ctrnn(Toy()), **{name: value})
+
+
+def test_rtrrl_refuses_heads_that_do_not_read_the_cells_features():
+    cell = _ctrnn(Toy())
+    with pytest.raises(ValueError, match="the actor reads 7 features but the cell gives 3"):
+        _rtrrl(cell, actor=CategoricalActor(7, 3, key=jax.random.key(0)))
+    with pytest.raises(ValueError, match="the critic reads 5 features but the cell gives 3"):
+        _rtrrl(cell, critic=Critic(5, key=jax.random.key(0)))
+
+
+def test_gaussian_actor_with_the_wrong_number_of_action_dimensions_is_refused_at_init():
+    env = Toy(continuous=True)
+    actor = GaussianActor(HIDDEN, (-1.0, -1.0), (1.0, 1.0), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="GaussianActor has 2 action dimensions but .* has 1"):
+        _rtrrl(_ctrnn(env), actor=actor).init(jax.random.key(1), env)

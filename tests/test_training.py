@@ -2,7 +2,9 @@
 stopping, the result it returns, and divergence."""
 
 import copy
+import dataclasses
 import math
+import re
 
 import jax
 import numpy as np
@@ -205,3 +207,26 @@ def test_chunk_plan_of_a_budget_below_one_evaluation_period_is_one_chunk_of_that
     plan = ChunkPlan.of(LoopConfig(total_steps=300, num_envs=3, eval_every=500), algorithm)
     assert plan == ChunkPlan(steps_per_chunk=100, env_steps_per_chunk=300, num_chunks=1)
     assert plan.total_env_steps == 300
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            dict(eval_every=2 * EVAL_EVERY),
+            "the run did 1 chunks and 500 steps, but this LoopConfig",
+        ),
+        (dict(num_envs=2), "with num_seeds=1 and num_envs=2 makes"),
+        (dict(num_seeds=2), "with num_seeds=2 and num_envs=1 makes"),
+    ],
+)
+def test_resume_with_a_loop_config_that_does_not_fit_the_states_is_refused(change, message):
+    """Only ``total_steps`` and ``patience`` may change on a resume: another chunk size would
+    shift every later chunk's keys, and other sizes do not fit the states."""
+    config = tiny_config(steps=EVAL_EVERY)
+    env = build_env(config)
+    algorithm = build_algorithm(config, env)
+    first = train(algorithm, env, config.loop(), progress=False)
+    loop = dataclasses.replace(config.loop(), total_steps=4 * EVAL_EVERY, **change)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(algorithm, env, loop, progress=False, resume=(first.final_state, first.progress))

@@ -17,7 +17,6 @@ from rtrrl.config import (
     TrainConfig,
     build_algorithm,
     build_env,
-    check_types,
     load_config_file,
     parse_env_options,
     yaml_value,
@@ -116,6 +115,13 @@ def test_loop_config_refuses_non_positive_sizes(field, value, allowed):
         LoopConfig(**kwargs)
 
 
+@pytest.mark.parametrize("field", ["total_steps", "eval_every", "patience", "eval_steps", "seed"])
+def test_loop_config_refuses_a_bool_for_a_count(field, without_runtime_type_checks):
+    """``True`` is an ``int`` to Python (and to beartype): ``total_steps=True`` ran one step."""
+    with pytest.raises(ValueError, match=rf"`{field}` must be .*got True"):
+        LoopConfig(**{"total_steps": 10, field: True})
+
+
 # ------------------------------------------------------------------------- RTRRL itself
 
 
@@ -191,15 +197,11 @@ def test_categorical_actor_on_continuous_actions_is_refused():
         ("patience", "5", "an integer (or unset)"),
     ],
 )
-def test_train_config_refuses_values_of_the_wrong_type(name, value, allowed):
-    """`check_types`, which `TrainConfig.__post_init__` calls first. (Under the test suite's
-    jaxtyping import hook, beartype checks `TrainConfig(...)`'s arguments before
-    ``__post_init__`` runs, so the check is called here on a config whose field was set
-    afterwards; the config-file test below goes through the whole CLI.)"""
-    config = TrainConfig()
-    object.__setattr__(config, name, value)
+def test_train_config_refuses_values_of_the_wrong_type(
+    name, value, allowed, without_runtime_type_checks
+):
     with pytest.raises(ValueError) as error:
-        check_types(config)
+        TrainConfig(**{name: value})
     flag = "--" + name.replace("_", "-")
     expected = f"`{name}` ({flag}) must be {allowed}, got {value!r} ({type(value).__name__})."
     assert str(error.value) == expected

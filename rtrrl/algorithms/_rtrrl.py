@@ -1,5 +1,7 @@
 """RTRRL: the online recurrent actor-critic of Lemmel & Grosu (AAAI 2025)."""
 
+import math
+import numbers
 from typing import Any
 
 import equinox as eqx
@@ -36,6 +38,42 @@ from ._rtrrl_state import AgentParams, EnvCarry, RTRRLState, Traces
 # variance 1 so that the first steps (one sample has no spread) are not blown up.
 _RETURN_EPSILON = 1e-8
 _RETURN_PRIOR_COUNT = 1.0
+
+
+# Hyperparameters that must be finite real numbers (None allowed where the field allows it).
+_REAL_FIELDS = (
+    "gamma",
+    "lambda_actor",
+    "lambda_critic",
+    "lambda_cell",
+    "lr_actor",
+    "lr_critic",
+    "lr_cell",
+    "eta_actor",
+    "eta_entropy",
+    "max_grad_norm",
+    "eta_average_reward",
+)
+# Module-valued fields: (name, accepted type, what the error asks for).
+_MODULE_FIELDS = (
+    ("feedback", AbstractFeedback, "Backprop() or FeedbackAlignment(key=...)"),
+    ("critic_trace", AbstractTrace, "AccumulatingTrace() or DutchTrace()"),
+    ("optimizer", optax.GradientTransformation, "an optax transformation such as optax.adam(1e-3)"),
+    ("actor", AbstractActor, "an AbstractActor (CategoricalActor, GaussianActor) or None"),
+    ("critic", Critic, "a Critic or None"),
+)
+
+
+def _is_finite_real(value: Any) -> bool:
+    """A real number (Python, NumPy or a concrete JAX scalar; not a bool) that is finite."""
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Real) or getattr(value, "shape", None) == ()
+    ):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except TypeError:  # a tracer (vmapped hyperparameters) or a complex number
+        return isinstance(value, jax.core.Tracer)
 
 
 def _trainable(tree: PyTree[Any]) -> PyTree[Any]:
@@ -164,6 +202,19 @@ class RTRRL(AbstractAlgorithm):
     critic: Critic | None = None
 
     def __check_init__(self):
+        for name in _REAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not _is_finite_real(value):
+                raise ValueError(f"RTRRL: `{name}` must be a finite number, got {value!r}.")
+        for name in ("average_reward", "scale_rewards", "meta_rl", "freeze_cell"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"RTRRL: `{name}` must be True or False, got {value!r}.")
+        for name, kind, what in _MODULE_FIELDS:
+            value = getattr(self, name)
+            optional = name in ("optimizer", "actor", "critic")
+            if not (isinstance(value, kind) or (optional and value is None)):
+                raise TypeError(f"RTRRL: `{name}` must be {what}, got {value!r}.")
         for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -188,6 +239,15 @@ class RTRRL(AbstractAlgorithm):
                 f"RTRRL: `estimator` must be an AbstractGradientEstimator, got "
                 f"{type(self.estimator)}."
             )
+        for name in ("actor", "critic"):
+            head = getattr(self, name)
+            # Both heads are linear in the features: the weight's last axis reads them.
+            if head is not None and head.weight.shape[-1] != self.cell.feature_size:
+                raise ValueError(
+                    f"RTRRL: the {name} reads {head.weight.shape[-1]} features but the cell gives "
+                    f"{self.cell.feature_size}. Build it with feature_size="
+                    f"{self.cell.feature_size} (or leave `{name}=None`)."
+                )
         if not self.freeze_cell:
             # An estimator that cannot serve this cell raises here, naming both.
             x = jnp.zeros((self.cell.input_size,), jnp.zeros(()).dtype)
@@ -218,6 +278,11 @@ class RTRRL(AbstractAlgorithm):
             raise ValueError(
                 f"RTRRL: a GaussianActor cannot act in {env.name}, whose actions are discrete "
                 f"({space}). Use a CategoricalActor (or leave `actor=None`)."
+            )
+        if isinstance(actor, GaussianActor) and len(actor.low) != space.size:
+            raise ValueError(
+                f"RTRRL: the GaussianActor has {len(actor.low)} action dimensions but {env.name} "
+                f"has {space.size}."
             )
         if isinstance(actor, CategoricalActor) and actor.num_actions != space.n:
             raise ValueError(

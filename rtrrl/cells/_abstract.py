@@ -3,6 +3,8 @@
 import abc
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 
 from .._types import Features, Hidden, Input
 
@@ -38,3 +40,33 @@ class AbstractCell(eqx.Module):
     @abc.abstractmethod
     def output(self, hidden: Hidden) -> Features:
         """The features ``y_t = g_θ(h_t)`` read by the heads."""
+
+    def check_step_inputs(self, hidden: Hidden, x: Input, *, caller: str | None = None) -> None:
+        """Raise a `ValueError` naming `caller` if `hidden` or `x` has the wrong shape.
+
+        ``x`` must be one input vector of shape ``(input_size,)`` and ``hidden`` must be shaped
+        like `init_hidden()`. Shapes are static, so the check runs once, while JAX traces, and
+        costs nothing per step.
+        """
+        where = caller or type(self).__name__
+        if jnp.shape(x) != (self.input_size,):
+            raise ValueError(
+                f"{where}: the input `x` must have shape ({self.input_size},) (the cell's "
+                f"input_size), got {jnp.shape(x)}. Cells take one example per call: batch "
+                "with jax.vmap."
+            )
+        expected = jax.eval_shape(self.init_hidden).shape
+        if jnp.shape(hidden) != expected:
+            raise ValueError(
+                f"{where}: `hidden` must have shape {expected} (that of "
+                f"{type(self).__name__}.init_hidden()), got {jnp.shape(hidden)}."
+            )
+
+    def check_features(self, features: Features, *, name: str, caller: str) -> None:
+        """Raise a `ValueError` naming `caller` unless `features` has shape ``(feature_size,)``
+        (a cotangent of the features, for instance)."""
+        if jnp.shape(features) != (self.feature_size,):
+            raise ValueError(
+                f"{caller}: `{name}` must have the shape of the cell's features "
+                f"({self.feature_size},), got {jnp.shape(features)}."
+            )

@@ -1,5 +1,7 @@
 """Continuous-time RNN in Murray's (2019) discretised form."""
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -80,7 +82,7 @@ class CTRNN(AbstractCell):
         # Checked before any array is drawn, so that the error names the argument; the
         # invariants of the finished cell (dt, shapes, mask) are checked in `__check_init__`.
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"CTRNN: `{name}` must be a positive int, got {value!r}.")
         lo, hi = tau_range
         if not 1.0 < lo <= hi:
@@ -104,8 +106,8 @@ class CTRNN(AbstractCell):
 
     def __check_init__(self):
         columns = self.input_size + self.hidden_size + 1
-        if self.dt <= 0:
-            raise ValueError(f"CTRNN: `dt` must be > 0, got {self.dt}.")
+        if not (isinstance(self.dt, int | float) and math.isfinite(self.dt) and self.dt > 0):
+            raise ValueError(f"CTRNN: `dt` must be a finite number > 0, got {self.dt!r}.")
         if self.weight.shape != (self.hidden_size, columns):
             raise ValueError(
                 f"CTRNN: `weight` must have shape (hidden, input + hidden + 1) = "
@@ -146,6 +148,7 @@ class CTRNN(AbstractCell):
         self, hidden: Float[Array, " hidden"], x: Input
     ) -> tuple[Float[Array, " columns"], Float[Array, " hidden"], Float[Array, " hidden"]]:
         """The pieces of one step: ``(ξ, a = tanh(W̃ ξ), r = dt / τ)``; ``h' = h + r (a - h)``."""
+        self.check_step_inputs(hidden, x)
         xi = jnp.concatenate([x, hidden, jnp.ones((1,), hidden.dtype)])
         activation = jnp.tanh(self.masked_weight @ xi)
         return xi, activation, self.dt / self.tau

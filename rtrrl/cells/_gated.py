@@ -64,6 +64,7 @@ class LSTM(AbstractCell):
         return jnp.zeros((self.state_size,), self.lstm.weight_hh.dtype)
 
     def __call__(self, hidden: Hidden, x: Input) -> Float[Array, " state"]:
+        self.check_step_inputs(hidden, x)
         h, c = jnp.split(hidden, 2)
         h, c = self.lstm(x, (h, c))
         return jnp.concatenate([h, c])
@@ -115,6 +116,7 @@ class GRU(AbstractCell):
         return jnp.zeros((self.hidden_size,), self.gru.weight_hh.dtype)
 
     def __call__(self, hidden: Hidden, x: Input) -> Float[Array, " hidden"]:
+        self.check_step_inputs(hidden, x)
         return self.gru(x, hidden)
 
     def output(self, hidden: Hidden) -> Features:

@@ -36,6 +36,7 @@ class Identity(AbstractCell):
         return jnp.zeros((self.hidden_size,))
 
     def __call__(self, hidden: Hidden, x: Input) -> Float[Array, " hidden"]:
+        self.check_step_inputs(hidden, x)
         return x
 
     def output(self, hidden: Hidden) -> Features:

@@ -169,6 +169,7 @@ class LRU(AbstractCell):
         return jax.lax.complex(zeros, zeros)
 
     def __call__(self, hidden: Hidden, x: Input) -> Complex[Array, " hidden"]:
+        self.check_step_inputs(hidden, x)
         gamma = self.gamma.astype(hidden.dtype)
         return self.lam * hidden + gamma * self.input_drive(x)
 

@@ -43,6 +43,9 @@ class Discrete(eqx.Module):
                 f"got an array of shape {action.shape} and dtype {action.dtype}. For a batch of "
                 "environments use `rtrrl.envs.VectorEnv` (or `jax.vmap`)."
             )
+        if not isinstance(action, jax.core.Tracer) and not 0 <= int(action) < self.n:
+            # A concrete action (a call outside `jit`) can be checked by value as well.
+            raise ValueError(f"{env_name}: action {int(action)} is outside [0, {self.n}).")
 
 
 class Box(eqx.Module):

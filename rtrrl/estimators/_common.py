@@ -26,6 +26,20 @@ def unsupported(
     )
 
 
+def check_step_inputs(
+    estimator: eqx.Module, method: str, cell: AbstractCell, hidden: Any, x: Any
+) -> None:
+    """`AbstractCell.check_step_inputs`, with the error naming ``Estimator.method``."""
+    cell.check_step_inputs(hidden, x, caller=f"{type(estimator).__name__}.{method}")
+
+
+def check_cotangent(estimator: eqx.Module, method: str, cell: AbstractCell, cotangent: Any) -> None:
+    """The cotangent of the features has shape ``(cell.feature_size,)`` (else a `ValueError`
+    naming ``Estimator.method``)."""
+    caller = f"{type(estimator).__name__}.{method}"
+    cell.check_features(cotangent, name="cotangent", caller=caller)
+
+
 def require_real_params(estimator: eqx.Module, cell: AbstractCell) -> None:
     """Generic estimators flatten the parameters into one real vector."""
     leaves = jax.tree.leaves(eqx.filter(cell, eqx.is_inexact_array))

@@ -3,7 +3,7 @@
 from .._types import Features, Grads, Hidden, Input, Scalar
 from ..cells import CTRNN, LRU, AbstractCell
 from ._abstract import AbstractGradientEstimator
-from ._common import require_real_params
+from ._common import check_cotangent, check_step_inputs, require_real_params
 from ._dense import RTRLState, dense_gradient, dense_init, dense_step
 from ._lru_rtrl import LRURTRLState, lru_gradient, lru_init, lru_step
 from ._rflo import (
@@ -32,6 +32,7 @@ class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
     def init(
         self, cell: AbstractCell, hidden: Hidden, x: Input
     ) -> RFLOState | LRURTRLState | RTRLState:
+        check_step_inputs(self, "init", cell, hidden, x)
         if isinstance(cell, CTRNN):
             return ctrnn_traces_init(cell)
         if isinstance(cell, LRU):
@@ -46,6 +47,7 @@ class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
         x: Input,
         state: RFLOState | LRURTRLState | RTRLState,
     ) -> tuple[Hidden, RFLOState | LRURTRLState | RTRLState]:
+        check_step_inputs(self, "step", cell, hidden, x)
         if isinstance(state, RFLOState):
             return ctrnn_traces_step(cell, hidden, x, state, leak=False)
         if isinstance(state, LRURTRLState):
@@ -55,6 +57,7 @@ class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
     def gradient(
         self, cell: AbstractCell, state: RFLOState | LRURTRLState | RTRLState, cotangent: Features
     ) -> Grads:
+        check_cotangent(self, "gradient", cell, cotangent)
         if isinstance(state, RFLOState):
             return ctrnn_traces_gradient(cell, state, cotangent)
         if isinstance(state, LRURTRLState):
@@ -64,6 +67,7 @@ class LocalMSE(AbstractGradientEstimator[RFLOState | LRURTRLState | RTRLState]):
     def gradient_norm_squared(
         self, cell: AbstractCell, state: RFLOState | LRURTRLState | RTRLState, cotangent: Features
     ) -> Scalar:
+        check_cotangent(self, "gradient_norm_squared", cell, cotangent)
         if isinstance(state, RFLOState):
             return ctrnn_traces_gradient_norm_squared(state, cotangent)
         return super().gradient_norm_squared(cell, state, cotangent)

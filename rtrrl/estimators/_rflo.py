@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from .._types import Array, Features, Float, Grads, Hidden, Input, Scalar
 from ..cells import CTRNN, AbstractCell
 from ._abstract import AbstractGradientEstimator
-from ._common import grads_like, unsupported
+from ._common import check_cotangent, check_step_inputs, grads_like, unsupported
 
 
 class RFLOState(eqx.Module):
@@ -97,17 +97,21 @@ class RFLO(AbstractGradientEstimator[RFLOState]):
                 "RFLO's leaky per-neuron trace (Murray 2019) is defined for CTRNN cells only",
                 "RTRL() (exact, any cell) or LocalMSE() (cheapest, any cell)",
             )
+        check_step_inputs(self, "init", cell, hidden, x)
         return ctrnn_traces_init(cell)
 
     def step(
         self, cell: AbstractCell, hidden: Hidden, x: Input, state: RFLOState
     ) -> tuple[Hidden, RFLOState]:
+        check_step_inputs(self, "step", cell, hidden, x)
         return ctrnn_traces_step(cell, hidden, x, state, leak=True)
 
     def gradient(self, cell: AbstractCell, state: RFLOState, cotangent: Features) -> Grads:
+        check_cotangent(self, "gradient", cell, cotangent)
         return ctrnn_traces_gradient(cell, state, cotangent)
 
     def gradient_norm_squared(
         self, cell: AbstractCell, state: RFLOState, cotangent: Features
     ) -> Scalar:
+        check_cotangent(self, "gradient_norm_squared", cell, cotangent)
         return ctrnn_traces_gradient_norm_squared(state, cotangent)

@@ -5,7 +5,7 @@ import equinox as eqx
 from .._types import Features, Grads, Hidden, Input
 from ..cells import LRU, AbstractCell
 from ._abstract import AbstractGradientEstimator
-from ._common import require_real_params
+from ._common import check_cotangent, check_step_inputs, require_real_params
 from ._dense import RTRLState, dense_gradient, dense_init, dense_step
 from ._lru_rtrl import LRURTRLState, lru_gradient, lru_init, lru_step
 
@@ -31,7 +31,12 @@ class RTRL(AbstractGradientEstimator[RTRLState | LRURTRLState]):
 
     structured: bool = eqx.field(static=True, default=True)
 
+    def __check_init__(self):
+        if not isinstance(self.structured, bool):
+            raise ValueError(f"RTRL: `structured` must be True or False, got {self.structured!r}.")
+
     def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> RTRLState | LRURTRLState:
+        check_step_inputs(self, "init", cell, hidden, x)
         if self.structured and isinstance(cell, LRU):
             return lru_init(cell, hidden, x)
         require_real_params(self, cell)
@@ -40,6 +45,7 @@ class RTRL(AbstractGradientEstimator[RTRLState | LRURTRLState]):
     def step(
         self, cell: AbstractCell, hidden: Hidden, x: Input, state: RTRLState | LRURTRLState
     ) -> tuple[Hidden, RTRLState | LRURTRLState]:
+        check_step_inputs(self, "step", cell, hidden, x)
         if isinstance(state, LRURTRLState):
             return lru_step(cell, hidden, x, state, carry=True)
         return dense_step(cell, hidden, x, state, carry=True)
@@ -47,6 +53,7 @@ class RTRL(AbstractGradientEstimator[RTRLState | LRURTRLState]):
     def gradient(
         self, cell: AbstractCell, state: RTRLState | LRURTRLState, cotangent: Features
     ) -> Grads:
+        check_cotangent(self, "gradient", cell, cotangent)
         if isinstance(state, LRURTRLState):
             return lru_gradient(cell, state, cotangent)
         return dense_gradient(cell, state, cotangent)

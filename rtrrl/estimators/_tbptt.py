@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from .._types import Array, Features, Float, Grads, Hidden, Input, Int, Shaped
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
+from ._common import check_cotangent, check_step_inputs
 
 
 class TruncatedBPTTState(eqx.Module):
@@ -46,6 +47,7 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
             raise ValueError(f"TruncatedBPTT: `window` must be an int >= 1, got {self.window!r}.")
 
     def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> TruncatedBPTTState:
+        check_step_inputs(self, "init", cell, hidden, x)
         return TruncatedBPTTState(
             hidden=hidden,
             hiddens=jnp.zeros((self.window, *hidden.shape), hidden.dtype),
@@ -56,6 +58,7 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
     def step(
         self, cell: AbstractCell, hidden: Hidden, x: Input, state: TruncatedBPTTState
     ) -> tuple[Hidden, TruncatedBPTTState]:
+        check_step_inputs(self, "step", cell, hidden, x)
         next_hidden = cell(hidden, x)
         return next_hidden, TruncatedBPTTState(
             hidden=next_hidden,
@@ -65,6 +68,7 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         )
 
     def gradient(self, cell: AbstractCell, state: TruncatedBPTTState, cotangent: Features) -> Grads:
+        check_cotangent(self, "gradient", cell, cotangent)
         params, static = eqx.partition(cell, eqx.is_inexact_array)
         first = self.window - state.count  # index of the oldest valid step
 

@@ -121,9 +121,12 @@ class GaussianActor(AbstractActor):
         self.weight, self.bias = init_linear(2 * len(self.low), feature_size, key=key)
 
     def __check_init__(self):
-        if len(self.low) != len(self.high) or not all(
-            lo < hi for lo, hi in zip(self.low, self.high, strict=True)
-        ):
+        if len(self.low) != len(self.high):
+            raise ValueError(
+                f"GaussianActor: `low` and `high` need one bound per action dimension each, got "
+                f"{len(self.low)} and {len(self.high)} (low={self.low}, high={self.high})."
+            )
+        if not all(lo < hi for lo, hi in zip(self.low, self.high, strict=True)):
             raise ValueError(
                 f"GaussianActor: need low < high per dimension, got low={self.low}, "
                 f"high={self.high}."

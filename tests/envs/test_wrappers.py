@@ -160,3 +160,14 @@ def test_meta_rl_input_continuous():
         obs, env.action_space.zero(), 0.0, env.action_space, episode_start=True
     )
     np.testing.assert_array_equal(zero[-3:], [0, 0, 0])
+
+
+def test_a_concrete_discrete_action_out_of_range_is_refused():
+    """Outside `jit` the action's value is known: CartPole has no action 2 (or -1)."""
+    env = envs.make("CartPole-v1")
+    key = jax.random.key(0)
+    _, state = env.reset(key)
+    env.step(key, state, jnp.asarray(1, jnp.int32))
+    for action in (2, -1):
+        with pytest.raises(ValueError, match=rf"CartPole-v1: action {action} is outside \[0, 2\)"):
+            env.step(key, state, jnp.asarray(action, jnp.int32))
