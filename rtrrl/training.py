@@ -262,6 +262,11 @@ def train(
 ) -> TrainResult:
     """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
 
+    Each call compiles its chunk program once (a few seconds on CPU; ``compile_seconds`` in
+    the result) and never again between chunks. A second call builds a new program, so a
+    sweep pays one compilation per call; JAX's persistent compilation cache
+    (``jax_compilation_cache_dir``) turns repeated compilations of equal programs into loads.
+
     Arguments:
         algorithm: a learner (all seeds start from its parameters) or a function
             ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
