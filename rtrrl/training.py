@@ -121,9 +121,10 @@ class ChunkPlan:
 
     ``steps_per_chunk`` algorithm steps (each taking ``env_steps_per_step`` environment steps
     over all ``num_envs`` copies) make one chunk of ``env_steps_per_chunk`` environment steps,
-    as close to ``eval_every`` as whole steps allow (or to ``total_steps``, if that is less).
-    The run is ``num_chunks`` whole chunks: the fewest that reach ``total_steps``
-    (`total_env_steps`), since every chunk is the same compiled program.
+    as close to ``eval_every`` as whole steps allow. The run is ``num_chunks`` whole chunks:
+    the fewest that reach ``total_steps`` (`total_env_steps`), since every chunk is the same
+    compiled program. The chunk does not depend on ``total_steps``, so a run can be resumed
+    with a larger budget.
     """
 
     steps_per_chunk: int
@@ -133,7 +134,7 @@ class ChunkPlan:
     @classmethod
     def of(cls, config: LoopConfig, algorithm: AbstractAlgorithm) -> "ChunkPlan":
         per_step = algorithm.env_steps_per_step(config.num_envs)
-        steps = max(1, min(config.eval_every, config.total_steps) // per_step)
+        steps = max(1, config.eval_every // per_step)
         env_steps = steps * per_step
         return cls(steps, env_steps, math.ceil(config.total_steps / env_steps))
 

@@ -200,13 +200,16 @@ def test_chunk_plan_rounds_chunks_to_whole_steps():
     assert plan.total_env_steps == 1494
 
 
-def test_chunk_plan_of_a_budget_below_one_evaluation_period_is_one_chunk_of_that_budget():
-    """``--steps 300 --eval-every 500`` runs 300 steps, not 500 (one evaluation at the end)."""
+def test_chunk_plan_does_not_depend_on_the_budget():
+    """A budget below one evaluation period is one whole period (``run_training`` announces
+    it): the chunk must stay the same when the run is resumed with a larger budget."""
     config = tiny_config(num_envs=3)
     algorithm = build_algorithm(config, build_env(config))(jax.random.key(0))
-    plan = ChunkPlan.of(LoopConfig(total_steps=300, num_envs=3, eval_every=500), algorithm)
-    assert plan == ChunkPlan(steps_per_chunk=100, env_steps_per_chunk=300, num_chunks=1)
-    assert plan.total_env_steps == 300
+    short = ChunkPlan.of(LoopConfig(total_steps=300, num_envs=3, eval_every=500), algorithm)
+    long = ChunkPlan.of(LoopConfig(total_steps=3000, num_envs=3, eval_every=500), algorithm)
+    assert short == ChunkPlan(steps_per_chunk=166, env_steps_per_chunk=498, num_chunks=1)
+    assert long.env_steps_per_chunk == short.env_steps_per_chunk
+    assert short.total_env_steps == 498
 
 
 @pytest.mark.parametrize(
