@@ -255,8 +255,10 @@ def _expected(kind: Any) -> tuple[Any, str]:
         return _expected(args[0])
     if origin in (typing.Union, types.UnionType):
         parts = [_expected(a) for a in args if a is not type(None)]
-        ok, text = parts[0] if len(parts) == 1 else (None, "")
-        return (lambda v: v is None or ok(v)), f"{text} (or unset)"
+        text = " or ".join(text for _, text in parts)
+        if type(None) in args:
+            text += " (or unset)"
+        return (lambda v: (v is None and type(None) in args) or any(ok(v) for ok, _ in parts)), text
     if origin is Literal:
         return (lambda v: isinstance(v, str) and v in args), "one of " + ", ".join(args)
     if origin is tuple:
