@@ -150,7 +150,13 @@ def load_checkpoint(
 
     Raises:
         CheckpointError: missing, corrupt, or mismatched checkpoint.
+        TypeError: `like` is None.
     """
+    if like is None:
+        raise TypeError(
+            "load_checkpoint: `like` must be states shaped like the saved ones (e.g. "
+            "rtrrl.training.init_states(...) of the run), got None."
+        )
     header, payload = read_checkpoint_header(path)
     saved = header["config"]
     if config is not None and saved != config:

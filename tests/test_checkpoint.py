@@ -237,3 +237,9 @@ def test_failed_write_keeps_the_old_checkpoint_and_no_temporary_file(saved, like
     assert (folder / CHECKPOINT_NAME).read_bytes() == before
     assert sorted(os.listdir(folder)) == [CHECKPOINT_NAME]
     load_checkpoint(folder, like, config.fingerprint())
+
+
+def test_loading_without_a_template_is_refused(saved):
+    folder, config, _ = saved
+    with pytest.raises(TypeError, match="`like` must be states shaped like the saved ones"):
+        load_checkpoint(folder, None, config.fingerprint())
