@@ -10,8 +10,6 @@ import difflib
 import re
 import time
 import tomllib
-import types
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +18,7 @@ import tyro
 import yaml
 
 from . import envs, prng
+from ._checks import check_field_types, expected_type
 from ._types import PRNGKey
 from .algorithms import PPO, RTRRL
 from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
@@ -142,7 +141,8 @@ class TrainConfig:
     """YAML or TOML file of defaults; command-line flags override it."""
 
     def __post_init__(self):
-        check_types(self)
+        # Types first (a config file's `gamma: "0.9"` is a string), then ranges.
+        check_field_types(self, _flag_label)
         positive_ints = (
             "window",
             "hidden_size",
@@ -248,51 +248,14 @@ _PPO_OPTIONS = (
 )
 
 
-def _expected(kind: Any) -> tuple[Any, str]:
-    """``(is_ok(value), description)`` for a `TrainConfig` field annotation."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is Annotated:
-        return _expected(args[0])
-    if origin in (typing.Union, types.UnionType):
-        parts = [_expected(a) for a in args if a is not type(None)]
-        text = " or ".join(text for _, text in parts)
-        if type(None) in args:
-            text += " (or unset)"
-        return (lambda v: (v is None and type(None) in args) or any(ok(v) for ok, _ in parts)), text
-    if origin is Literal:
-        return (lambda v: isinstance(v, str) and v in args), "one of " + ", ".join(args)
-    if origin is tuple:
-        return (lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v)), (
-            "a list of strings"
-        )
-    checks = {
-        bool: (lambda v: isinstance(v, bool), "true or false"),
-        int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-        float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
-        str: (lambda v: isinstance(v, str), "a string"),
-        Path: (lambda v: isinstance(v, str | Path), "a path"),
-    }
-    return checks[kind]
-
-
-def check_types(config: "TrainConfig") -> None:
-    """Every field of `config` has its annotated type (a config file's ``gamma: "0.9"`` or
-    ``meta-rl: "no"`` is a string, not a number or a boolean): a `ValueError` names it."""
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(config, field.name)
-        ok, allowed = _expected(field.type)
-        if not ok(value):
-            flag = "--" + field.name.replace("_", "-")
-            raise ValueError(
-                f"`{field.name}` ({flag}) must be {allowed}, got {value!r} "
-                f"({type(value).__name__})."
-            )
+def _flag_label(name: str) -> str:
+    r"""How errors name a field: ``\`lr_cell\` (--lr-cell)``."""
+    return f"`{name}` (--{name.replace('_', '-')})"
 
 
 def _check(name: str, value: Any, ok, allowed: str) -> None:
     if not ok(value):
-        flag = "--" + name.replace("_", "-")
-        raise ValueError(f"`{name}` ({flag}) must be {allowed}, got {value!r}.")
+        raise ValueError(f"{_flag_label(name)} must be {allowed}, got {value!r}.")
 
 
 def _jsonable(value: Any) -> Any:
@@ -365,7 +328,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             value = Path(value)
         if name == "env_option":
             value = tuple(value) if isinstance(value, list) else (value,)
-        ok, allowed = _expected(fields[name].type)
+        ok, allowed = expected_type(fields[name].type)
         if not ok(value):
             raise ValueError(
                 f"Config file {path}: {key!r} must be {allowed}, got {value!r} "

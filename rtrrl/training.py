@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import prng
+from ._checks import check_field_types
 from ._types import Array, PRNGKey, PyTree
 from .algorithms import AbstractAlgorithm
 from .envs import AbstractEnvironment
@@ -98,21 +99,17 @@ class LoopConfig:
     patience: int | None = 20
 
     def __post_init__(self):
-        def is_int(value):
-            return isinstance(value, int) and not isinstance(value, bool)
-
+        check_field_types(self)  # `total_steps=True` is an int to Python
         for name in ("total_steps", "num_envs", "num_seeds", "eval_every", "eval_envs"):
             value = getattr(self, name)
-            if not (is_int(value) and value >= 1):
+            if value < 1:
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
         for name in ("eval_steps", "patience"):
             value = getattr(self, name)
-            if value is not None and not (is_int(value) and value >= 1):
+            if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
-        if not (is_int(self.seed) and self.seed >= 0):
+        if self.seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
-        if not isinstance(self.greedy_eval, bool):
-            raise ValueError(f"`greedy_eval` must be True or False, got {self.greedy_eval!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

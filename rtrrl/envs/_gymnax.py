@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._checks import expected_type
 from .._types import Array, PRNGKey, PyTree
 from ._base import AbstractEnvironment, AbstractEpisodicEnvironment
 from ._compat import library_numerics, require
@@ -245,20 +246,12 @@ def _check_options(env_id: str, options: dict[str, Any], defaults: dict[str, Any
     """
     for name, value in options.items():
         default = defaults.get(name)
-        if isinstance(default, bool):
-            ok, allowed = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
-            is_int = isinstance(value, int) and not isinstance(value, bool)
-            ok = is_int and (default < 1 or value >= 1)
-            allowed = "an integer >= 1" if default >= 1 else "an integer"
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            allowed = "a number"
-        elif isinstance(default, str):
-            ok, allowed = isinstance(value, str), "a string"
-        else:
+        if type(default) not in (bool, int, float, str):
             continue  # an array or a value gymnax leaves open: nothing to compare with
-        if not ok:
+        ok, allowed = expected_type(type(default))
+        if type(default) is int and default >= 1:
+            ok, allowed = (lambda v, is_int=ok: is_int(v) and v >= 1), "an integer >= 1"
+        if not ok(value):
             raise ValueError(
                 f"{env_id}: option {name} must be {allowed} (gymnax's default is {default!r}), "
                 f"got {value!r}."
