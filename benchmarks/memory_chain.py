@@ -156,7 +156,7 @@ def _tables(cells, inputs: str) -> list[str]:
         "Median [quartiles] over seeds of each seed's best evaluation return, and the "
         "fraction of seeds whose best reached >= 0.95"
         + (
-            "; in parentheses the paper's median (its table, 5 seeds; PAPER.md has no "
+            "; in parentheses the paper's median (its table, 5 seeds; the paper gives no "
             "Figure 4 numbers for the other methods)."
             if inputs == "meta-rl"
             else "."

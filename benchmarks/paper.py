@@ -1,4 +1,4 @@
-"""Reproduce the paper's results table (Lemmel & Grosu, AAAI 2025; ../shared/PAPER.md).
+"""Reproduce the paper's results table (Lemmel & Grosu, AAAI 2025).
 
 Tasks × methods × 5 seeds, each (task, method) *cell* one `rtrrl.train` call with the seeds
 vmapped in one compiled program. Methods (32 neurons, the paper's Table 1 hyperparameters,
@@ -77,7 +77,7 @@ class Task:
     max_return: float | None = None
     """Best attainable return (for the stability column and the normalised bar chart)."""
     paper: dict[str, float] = dataclasses.field(default_factory=dict)
-    """The paper's median best evaluation return per method (PAPER.md)."""
+    """The paper's median best evaluation return per method (its results table)."""
     about: str = ""
 
 
@@ -343,7 +343,7 @@ def render_markdown(store: ResultStore, subset: Subset, notes: str | None) -> st
         "## Best evaluation return: ours (paper)",
         "",
         "Median ± std (population std over the 5 seeds) of each seed's best evaluation "
-        "return; in parentheses the paper's median (PAPER.md; blank where the paper has no "
+        "return; in parentheses the paper's median (its results table; blank where the paper has no "
         "number). POPGym returns are POPGym's normalised ones; MemoryChain and Catch returns "
         "are bsuite's (±1 per episode).",
         "",

@@ -1,15 +1,18 @@
 """rtrrl: online recurrent reinforcement learning in JAX (Lemmel & Grosu, AAAI 2025).
 
-Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`,
-`rtrrl.algorithms`, `rtrrl.envs`, `rtrrl.prng`. The most used names are re-exported here.
+Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`, `rtrrl.agent`
+(reward and observation normalisation), `rtrrl.algorithms`, `rtrrl.envs`, `rtrrl.presets`,
+`rtrrl.prng`. The most used names are re-exported here.
 """
 
 from . import (
+    agent as agent,
     algorithms as algorithms,
     cells as cells,
     envs as envs,
     estimators as estimators,
     heads as heads,
+    presets as presets,
     prng as prng,
     traces as traces,
 )

@@ -17,9 +17,10 @@ import jax
 import tyro
 import yaml
 
-from . import envs, prng
+from . import envs, presets, prng
 from ._checks import check_field_types, expected_type
 from ._types import PRNGKey
+from .agent import ObservationNormalizer, ReturnRMS, ReturnStd
 from .algorithms import PPO, RTRRL
 from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
 from .estimators import (
@@ -37,7 +38,8 @@ from .training import LoopConfig
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Train an online recurrent RL agent (defaults: the paper's Table 1)."""
+    """Train an online recurrent RL agent (defaults: the paper's Table 1 hyperparameters with
+    this library's stabilisers; ``--preset paper`` gives the paper's learner exactly)."""
 
     env: str = "CartPole-v1"
     """Environment id (``rtrrl envs`` lists them)."""
@@ -58,6 +60,20 @@ class TrainConfig:
     """Truncation window of ``--estimator tbptt``."""
     feedback: Literal["backprop", "alignment"] = "backprop"
     """How head errors reach the cell: head weights, or fixed random matrices."""
+    preset: Literal["default", "paper"] = "default"
+    """RTRRL settings (`rtrrl.presets`): ``default`` scales rewards by the RMS of the return,
+    normalises observations and uses a censored, state-independent-scale Gaussian head for
+    continuous actions; ``paper`` is the paper's learner (std of the return, raw observations,
+    state-dependent Gaussian head). The four flags below override single settings."""
+    reward_scale: Literal["rms", "std"] | None = None
+    """With --scale-rewards: divide rewards by the RMS or the std of the discounted return
+    (unset: the preset's)."""
+    normalize_observations: bool | None = None
+    """Normalise observations by running mean and std (unset: the preset's)."""
+    censored_actions: bool | None = None
+    """Gaussian head: log-probability of the executed, clipped action (unset: the preset's)."""
+    state_dependent_std: bool | None = None
+    """Gaussian head: read the log-scale from the cell (unset: the preset's)."""
     critic_trace: Literal["accumulating", "dutch"] = "accumulating"
     """Critic eligibility trace: accumulating, or dutch (true online TD(λ))."""
     wiring: Literal["dense", "random", "ncp"] = "dense"
@@ -87,6 +103,8 @@ class TrainConfig:
     lr_cell: float = 1e-3
     eta_actor: float = 1.0
     """Weight of the actor's error in the recurrent trace (η_A)."""
+    eta_critic: float = 1.0
+    """Weight of the critic's error in the recurrent trace (η_C)."""
     eta_entropy: float = 1e-5
     """Entropy regularisation (η_H)."""
     max_grad_norm: float | None = None
@@ -95,7 +113,7 @@ class TrainConfig:
     average_reward: bool = False
     """Average-reward TD for continuing tasks."""
     scale_rewards: bool = True
-    """Divide rewards by the running std of the discounted return."""
+    """Scale rewards by statistics of the discounted return (see --reward-scale)."""
     meta_rl: bool = True
     """Feed previous action and reward to the cell."""
     freeze_cell: bool = False
@@ -126,6 +144,9 @@ class TrainConfig:
     """Steps per evaluation (default: the environment's episode limit, else 1000)."""
     greedy_eval: bool = False
     """Evaluate the most likely action instead of sampling."""
+    diagnostics: bool = False
+    """Add learner statistics to metrics.csv at every evaluation (saturated neurons, τ range,
+    parameter norms, Adam's steps, policy entropy, ...; see `RTRRL.diagnostics`)."""
     patience: int | None = 20
     """Stop a seed after this many evaluations without improvement (None: never)."""
     out: Path | None = None
@@ -162,7 +183,7 @@ class TrainConfig:
             _check(name, getattr(self, name), lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
         for name in ("lr_actor", "lr_critic", "lr_cell", "dt", "lr", "clip_eps"):
             _check(name, getattr(self, name), lambda v: v > 0.0, "> 0")
-        for name in ("eta_actor", "eta_entropy", "vf_coef", "ent_coef"):
+        for name in ("eta_actor", "eta_critic", "eta_entropy", "vf_coef", "ent_coef"):
             _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
         _check("seed", self.seed, lambda v: v >= 0, "an integer >= 0")
@@ -188,6 +209,14 @@ class TrainConfig:
                         f"`{name}` ({flag}) = {value!r} is an RTRRL option; PPO has no such "
                         "mode (drop it, or use --algo rtrrl)."
                     )
+            unset = {name: None for name in PRESET_FLAGS} | {"eta_critic": 1.0}
+            for name, absent in unset.items():
+                if getattr(self, name) != absent:
+                    flag = "--" + name.replace("_", "-")
+                    raise ValueError(
+                        f"`{name}` ({flag}) is an RTRRL setting; PPO has none (drop it, or use "
+                        "--algo rtrrl)."
+                    )
             if self.num_envs % self.minibatches:
                 raise ValueError(
                     f"`minibatches` (--minibatches) must divide `num_envs` ({self.num_envs}) "
@@ -209,17 +238,46 @@ class TrainConfig:
             return self.out
         return Path("runs") / f"{self.run_name()}-{time.strftime('%Y%m%d-%H%M%S')}"
 
+    def preset_value(self, name: str) -> Any:
+        """A setting of the preset group (`PRESET_FLAGS`): its flag, or the preset's value."""
+        value = getattr(self, name)
+        return _PRESET_VALUES[self.preset][name] if value is None else value
+
+    def resolved(self) -> "TrainConfig":
+        """This config with every unset preset setting filled in from ``preset`` (RTRRL only:
+        PPO has none of them)."""
+        if self.algo != "rtrrl":
+            return self
+        return dataclasses.replace(self, **{n: self.preset_value(n) for n in PRESET_FLAGS})
+
     def fingerprint(self) -> dict[str, Any]:
         """The entries that define the run's computation (checkpoints must match them)."""
-        skip = {"out", "resume", "config", "checkpoint_every", "steps", "patience", "cpu_threads"}
+        skip = {
+            "out",
+            "resume",
+            "config",
+            "checkpoint_every",
+            "steps",
+            "patience",
+            "cpu_threads",
+            "diagnostics",
+            "preset",  # the resolved settings below define the computation
+        }
         if self.algo == "rtrrl":
             # PPO options do not touch an RTRRL run (and runs saved before PPO existed lack
             # them, so they must not enter its fingerprint).
             skip |= {"algo", *_PPO_OPTIONS}
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items() if k not in skip}
+        values = dataclasses.asdict(self.resolved())
+        # Runs saved before presets existed lack these entries and ran the paper's settings:
+        # an entry holding the paper's value stays out of the fingerprint, so they still resume.
+        for name, paper in (_PRESET_VALUES["paper"] | {"eta_critic": 1.0}).items():
+            if values[name] in (paper, None):
+                skip.add(name)
+        return {k: _jsonable(v) for k, v in values.items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
+        """Every entry, with the preset's settings filled in (what config.json records)."""
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self.resolved()).items()}
 
     def loop(self) -> LoopConfig:
         return LoopConfig(
@@ -232,7 +290,27 @@ class TrainConfig:
             eval_steps=self.eval_steps,
             greedy_eval=self.greedy_eval,
             patience=self.patience,
+            diagnostics=self.diagnostics,
         )
+
+
+PRESET_FLAGS = ("reward_scale", "normalize_observations", "censored_actions", "state_dependent_std")
+"""The `TrainConfig` entries that ``preset`` sets when they are not given."""
+
+
+def _preset_flags(name: str) -> dict[str, Any]:
+    """`rtrrl.presets.preset` as `TrainConfig` flag values."""
+    kwargs = presets.preset(name)
+    scale = kwargs["reward_scale"]
+    return {
+        "reward_scale": "rms" if isinstance(scale, ReturnRMS) else "std",
+        "normalize_observations": kwargs["observation_norm"] is not None,
+        "censored_actions": kwargs["censored_actions"],
+        "state_dependent_std": kwargs["state_dependent_std"],
+    }
+
+
+_PRESET_VALUES = {name: _preset_flags(name) for name in presets.NAMES}
 
 
 _PPO_OPTIONS = (
@@ -411,6 +489,12 @@ def _grad_norm(config: TrainConfig, *, default: float) -> float | None:
     return None if config.max_grad_norm == 0 else config.max_grad_norm
 
 
+def _reward_scale(config: TrainConfig) -> ReturnRMS | ReturnStd | None:
+    if not config.scale_rewards:
+        return None
+    return ReturnRMS() if config.preset_value("reward_scale") == "rms" else ReturnStd()
+
+
 def _ppo_factory(config: TrainConfig, input_size: int):
     """``key -> PPO`` with the cell of `config` and its PPO options."""
 
@@ -468,7 +552,13 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
             eta_entropy=config.eta_entropy,
             max_grad_norm=_grad_norm(config, default=1.0),
             average_reward=config.average_reward,
-            scale_rewards=config.scale_rewards,
+            eta_critic=config.eta_critic,
+            reward_scale=_reward_scale(config),
+            observation_norm=(
+                ObservationNormalizer() if config.preset_value("normalize_observations") else None
+            ),
+            censored_actions=config.preset_value("censored_actions"),
+            state_dependent_std=config.preset_value("state_dependent_std"),
             meta_rl=config.meta_rl,
             freeze_cell=config.freeze_cell,
         )

@@ -53,8 +53,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def metrics_text(rows: list[dict[str, float | int]]) -> str:
+    """``metrics.csv``: the `METRIC_COLUMNS`, then any diagnostics the rows carry."""
+    columns = list(METRIC_COLUMNS)
+    for row in rows:
+        columns += [name for name in row if name not in columns]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(METRIC_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
@@ -113,6 +117,8 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
         if data.get(name) is not None:
             data[name] = Path(data[name])
     data["env_option"] = tuple(data.get("env_option", ()))
+    # Folders written before presets existed ran the paper's settings.
+    data.setdefault("preset", "paper")
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 

@@ -97,6 +97,9 @@ class LoopConfig:
     eval_steps: int | None = None
     greedy_eval: bool = False
     patience: int | None = 20
+    diagnostics: bool = False
+    """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
+    (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
 
     def __post_init__(self):
         check_field_types(self)  # `total_steps=True` is an int to Python
@@ -222,7 +225,10 @@ def make_chunk_function(
             new_state,
             state,
         )
-        return new_state, totals, jnp.mean(returns)
+        extra = {}
+        if config.diagnostics:  # a key of its own: the evaluation above used `eval_key`
+            extra = algorithm.diagnostics(new_state, env, jax.random.fold_in(eval_key, 1))
+        return new_state, totals, jnp.mean(returns), extra
 
     def chunk_fn(states, seed_keys, chunk, active):
         counter[0] += 1
@@ -331,7 +337,7 @@ def train(
         )
         while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
-            new_states, totals, eval_return = compiled(
+            new_states, totals, eval_return, extra = compiled(
                 states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
             )
             eval_return = np.asarray(eval_return)
@@ -357,7 +363,7 @@ def train(
                 evals_since_best=list(book.evals_since_best),
                 active=list(book.active),
             )
-            _record(new_book, config, plan, seeds, totals, eval_return, seconds)
+            _record(new_book, config, plan, seeds, totals, eval_return, seconds, extra)
             committed = (new_states, new_book)
             states, book = committed
             bar.update(plan.env_steps_per_chunk)
@@ -414,7 +420,8 @@ def _check_resume_fits(states, book: TrainProgress, algorithm, env, config, plan
         )
 
 
-def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, seconds) -> None:
+def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, seconds, extra) -> None:
+    extra = {name: np.asarray(values) for name, values in extra.items()}
     episodes = np.asarray(totals.episodes)
     return_sum = np.asarray(totals.return_sum)
     td = np.sqrt(np.asarray(totals.td_error_sq) / plan.steps_per_chunk)
@@ -431,6 +438,7 @@ def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, secon
                 "td_error": float(td[i]),
                 "steps_per_second": plan.env_steps_per_chunk * config.num_seeds / seconds,
             }
+            | {name: float(values[i]) for name, values in extra.items()}
         )
         if value > book.best_eval_return[i]:
             book.best_eval_return[i], book.best_step[i] = value, book.steps_done

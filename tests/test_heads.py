@@ -12,6 +12,8 @@
   key, differ from the heads' weights; `Backprop` hands back the live head weights.
 """
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -289,3 +291,92 @@ def test_backprop_returns_live_weights():
 def test_gaussian_actor_with_bounds_of_different_lengths_says_so():
     with pytest.raises(ValueError, match=r"need one bound per action dimension each, got 2 and 1"):
         GaussianActor(4, (-1.0, -1.0), (1.0,), key=jax.random.key(0))
+
+
+# --------------------------------------------------------------------------- Gaussian options
+
+
+def _normal_log_cdf(x: np.ndarray) -> np.ndarray:
+    """``log Φ(x)`` from the error function, in plain Python (an independent reference)."""
+    return np.log([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in np.asarray(x, float)])
+
+
+@pytest.mark.parametrize("state_dependent_std", [True, False])
+def test_censored_log_prob_is_the_mass_beyond_a_bound(state_dependent_std):
+    """``censored=True``: a dimension whose sample lies beyond a bound scores
+    ``log Φ((low - μ)/σ)`` or ``log Φ((μ - high)/σ)`` (the probability of the executed,
+    clipped action), one inside scores the normal density; ``censored=False`` scores the
+    density everywhere. Low is -1 and -2, high 1 and 0.5."""
+    actor = _gaussian(censored=True, state_dependent_std=state_dependent_std)
+    plain = _gaussian(censored=False, state_dependent_std=state_dependent_std)  # same leaves
+    y = _features()
+    z = np.asarray(actor.preactivation(y))
+    mean = z[: len(LOW)]
+    lo, hi = actor.log_std_min, actor.log_std_max
+    std = np.exp(lo + (hi - lo) / (1.0 + np.exp(-z[len(LOW) :])))
+
+    def density(a):
+        return -((a - mean) ** 2) / (2 * std**2) - np.log(std * np.sqrt(2 * np.pi))
+
+    for action, expected in [
+        (np.array([-3.0, 0.7]), [_normal_log_cdf([(-1.0 - mean[0]) / std[0]])[0], None]),
+        (np.array([0.2, -2.5]), [None, _normal_log_cdf([(-2.0 - mean[1]) / std[1]])[0]]),
+        (np.array([1.5, 0.1]), [_normal_log_cdf([(mean[0] - 1.0) / std[0]])[0], None]),
+        (np.array([0.2, 0.1]), [None, None]),
+    ]:
+        if expected[1] is None and action[1] > 0.5:
+            expected[1] = _normal_log_cdf([(mean[1] - 0.5) / std[1]])[0]
+        terms = [e if e is not None else density(action)[i] for i, e in enumerate(expected)]
+        got = actor.log_prob(y, jnp.asarray(action))
+        np.testing.assert_allclose(got, np.sum(terms), rtol=1e-10)
+        np.testing.assert_allclose(plain.log_prob(y, jnp.asarray(action)), np.sum(density(action)))
+
+
+def test_censored_gradient_vanishes_when_every_sample_is_clipped():
+    """With the mean far beyond the upper bound, a clipped sample's censored log-probability
+    is ~0 and so is its gradient, while the density's gradient ``(a - μ)/σ²`` is not small:
+    the noise that random-walks a plain head's mean further out is gone."""
+    actor = _gaussian(censored=True)
+    z = jnp.array([8.0, 8.0, 0.0, 0.0])  # means 8 (> highs 1 and 0.5), log σ at the midpoint
+    action = jnp.array([8.3, 7.6])  # both clipped to the upper bounds
+    censored = jax.grad(actor.log_prob_from)(z, action)
+    plain = jax.grad(_gaussian(censored=False).log_prob_from)(z, action)
+    assert np.max(np.abs(censored)) < 1e-10
+    assert np.max(np.abs(plain[:2])) > 1.0
+
+
+def test_state_independent_std_reads_the_features_only_for_the_mean():
+    """``state_dependent_std=False``: ``W`` has one row per action dimension, the log-scale
+    comes from ``std_logit`` whatever the features, the pre-activations are ``[W y + b,
+    std_logit]``, and it starts at the same scale as the state-dependent head's midpoint."""
+    actor = _gaussian(state_dependent_std=False)
+    assert actor.weight.shape == (len(LOW), FEATURES) and actor.std_logit.shape == (len(LOW),)
+    assert not actor.state_dependent_std and _gaussian().state_dependent_std
+    _, first = actor.mean_and_log_std(actor.preactivation(_features(0)))
+    _, second = actor.mean_and_log_std(actor.preactivation(_features(1)))
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, [-2.0, -2.0], rtol=1e-12)  # midpoint of [-5, 1]
+    z = actor.preactivation(_features())
+    np.testing.assert_allclose(z[: len(LOW)], _logits(actor, _features()), rtol=1e-12)
+    np.testing.assert_array_equal(z[len(LOW) :], actor.std_logit)
+
+
+@pytest.mark.parametrize(
+    "make_actor",
+    [_categorical, _gaussian, lambda: _gaussian(state_dependent_std=False, censored=True)],
+    ids=["categorical", "gaussian", "gaussian-independent-std"],
+)
+def test_parameter_gradient_and_readout_error_match_autodiff(make_actor):
+    """``parameter_gradient(y, ∂L/∂z)`` equals ``jax.grad`` of ``L`` with respect to the head's
+    leaves, and ``Wᵀ readout_error(∂L/∂z)`` equals ``jax.grad`` with respect to the features,
+    for ``L = log π(a | y)`` (the learner's use of both)."""
+    actor, y = make_actor(), _features()
+    action = actor.sample(y, key=jax.random.key(4))
+    z = actor.preactivation(y)
+    error = jax.grad(actor.log_prob_from)(z, action)
+    want = eqx.filter_grad(lambda head: head.log_prob(y, action))(actor)
+    got = actor.parameter_gradient(y, error)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    to_features = jax.grad(lambda features: actor.log_prob(features, action))(y)
+    np.testing.assert_allclose(actor.weight.T @ actor.readout_error(error), to_features, rtol=1e-12)

@@ -1,4 +1,4 @@
-"""The RTRRL learner against independent references (PAPER.md, "One step").
+"""The RTRRL learner against independent references (Lemmel & Grosu 2025, Algorithm 1).
 
 Every reference is recomputed here from recorded inputs, not from the learner's code:
 
@@ -35,6 +35,7 @@ import numpy as np
 import optax
 import pytest
 
+from rtrrl.agent import ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN, LRU, Identity
 from rtrrl.envs import AbstractEpisodicEnvironment, Box, Discrete
@@ -142,7 +143,8 @@ def _rtrrl(cell, **kwargs) -> RTRRL:
         eta_actor=ETA_A,
         eta_entropy=ETA_H,
         optimizer=FROZEN,
-        scale_rewards=False,
+        reward_scale=None,  # raw rewards and observations: scaling has its own tests
+        observation_norm=None,
         max_grad_norm=None,  # the references are unclipped; clipping has its own test
     )
     return RTRRL(cell, **(options | kwargs))
@@ -590,15 +592,17 @@ def test_episode_end_resets_memory():
 
 
 @functools.cache
-def _reward_run(num_steps: int = 6):
+def _reward_run(num_steps: int = 6, rms: bool = False):
     """Two environments with reward scaling and an average reward (parameters fixed), with
     the reference statistics kept here: every discounted return ``G ← γ G + r`` (restarted
-    after a terminal state) in one list, pooled with a prior sample of mean 0, variance 1."""
+    after a terminal state) in one list, pooled with a prior sample of mean 0, variance 1.
+    The scale is ``sqrt(Var[G] + ε)`` (`ReturnStd`) or ``sqrt(Var[G] + E[G]² + ε)``
+    (`ReturnRMS`, ``rms=True``)."""
     env = Toy(end_at=3)
     alg = _rtrrl(
         _ctrnn(env),
         actor=_categorical(),
-        scale_rewards=True,
+        reward_scale=ReturnRMS() if rms else ReturnStd(),
         average_reward=True,
         eta_average_reward=0.3,
     )
@@ -616,7 +620,7 @@ def _reward_run(num_steps: int = 6):
         values = np.array(samples)
         mean = np.sum(values) / (1 + len(values))
         var = (1.0 + mean**2 + np.sum((values - mean) ** 2)) / (1 + len(values))
-        scale = np.sqrt(var + RETURN_EPSILON)
+        scale = np.sqrt(var + (mean**2 if rms else 0.0) + RETURN_EPSILON)
         deltas = [float(_reference_td(alg, state, env, i, actions[i], scale)[0]) for i in range(2)]
         records.append((state, new, metrics, raws, done, var, scale, np.array(deltas)))
         returns = np.where(terminal, 0.0, returns)
@@ -651,6 +655,56 @@ def test_scale_rewards_divides_by_running_return_std():
         np.testing.assert_allclose(new.envs.prev_reward, raws / scale, rtol=RTOL)
         np.testing.assert_allclose(metrics.td_error_sq, np.mean(deltas**2), rtol=RTOL)
     assert abs(records[-1][6] - 1.0) > 0.05
+
+
+def test_return_rms_divides_by_root_mean_square_of_the_return():
+    """`ReturnRMS`: the reward in ``δ`` and in the next input is ``r / sqrt(E[G²] + 1e-8)``
+    over the same pooled returns; it is larger than the std here (the returns are positive)."""
+    _, _, records = _reward_run(rms=True)
+    _, _, std_records = _reward_run()
+    for (_, new, metrics, raws, done, _, scale, deltas), std in zip(
+        records, std_records, strict=True
+    ):
+        assert scale > std[6]
+        if done.any():
+            continue
+        np.testing.assert_allclose(new.envs.prev_reward, raws / scale, rtol=RTOL)
+        np.testing.assert_allclose(metrics.td_error_sq, np.mean(deltas**2), rtol=RTOL)
+
+
+def test_observation_norm_feeds_running_standardised_observations():
+    """`ObservationNormalizer(clip=1.5)` with the `Identity` cell (features = input): after each
+    step, the observation part of the input is ``clip((o - m) / sqrt(v + 1e-8), ±1.5)`` with
+    ``m``, ``v`` the mean and population variance of every observation read so far, this
+    step's included, pooled with a prior of mean 0, variance 1 and weight 1e-4 (kept here as
+    plain lists)."""
+    env = Toy(end_at=4)
+    alg = _rtrrl(
+        Identity(7),
+        estimator=RTRL(),
+        actor=CategoricalActor(7, 3, key=jax.random.key(3)),
+        observation_norm=ObservationNormalizer(1.5),
+    )
+    state = _init(alg, env, jax.random.key(4), 3)
+    seen, checked, clipped = [], 0, 0
+    for t in range(5):
+        seen.extend(np.asarray(state.envs.obs))
+        new, _ = _step(alg, state, env, jax.random.key(70 + t))
+        values, prior = np.array(seen), 1e-4
+        mean = values.sum(axis=0) / (prior + len(values))
+        var = (prior * (1.0 + mean**2) + np.sum((values - mean) ** 2, axis=0)) / (
+            prior + len(values)
+        )
+        expected = np.clip((np.asarray(state.envs.obs) - mean) / np.sqrt(var + 1e-8), -1.5, 1.5)
+        np.testing.assert_allclose(new.observation_stats.mean, mean, rtol=1e-10)
+        np.testing.assert_allclose(new.observation_stats.var, var, rtol=1e-10)
+        going = ~np.asarray(new.envs.episode_start)  # an ended episode's memory is reset
+        read = np.asarray(new.envs.hidden[:, :3])[going]
+        np.testing.assert_allclose(read, expected[going], rtol=1e-10, atol=1e-12)
+        checked += going.sum()
+        clipped += np.sum(np.abs(read) == 1.5)
+        state = new
+    assert checked >= 9 and clipped > 0
 
 
 # --------------------------------------------------------------------------- ablations
@@ -706,33 +760,40 @@ def test_input_size_mismatch_is_refused(meta_rl):
 
 def test_gaussian_actions_are_clipped_for_the_environment():
     """A Gaussian actor whose mean lies near the bound 0.5: the environment receives (and
-    reports in its observation) ``clip(a)``, the unclipped ``a`` is kept as the previous
-    action, and the learner stays finite."""
+    reports in its observation) ``clip(a)``, the Meta-RL input's previous action is that
+    executed ``clip(a)`` (it used to be the unclipped sample, which can be arbitrarily large and
+    saturated the cell on MountainCarContinuous), and the learner stays finite."""
     env = Toy(continuous=True)
     alg = _rtrrl(_lru(env), estimator=RTRL(), actor=_gaussian(0.5))
     state = _init(alg, env, jax.random.key(9), 1)
-    outside = inside = 0
+    clipped = inside = 0
     for t in range(8):
         state, metrics = _step(alg, state, env, jax.random.key(50 + t))
         assert bool(metrics.all_finite)
-        taken = float(state.envs.prev_action[0, 0])
-        assert float(state.envs.obs[0, 2]) == np.clip(taken, -BOUND, BOUND)
-        outside += abs(taken) > BOUND
-        inside += abs(taken) < BOUND
-    assert outside > 0 and inside > 0
+        previous = float(state.envs.prev_action[0, 0])
+        assert previous == float(state.envs.obs[0, 2])  # what the environment executed
+        assert abs(previous) <= BOUND
+        clipped += abs(previous) == BOUND
+        inside += abs(previous) < BOUND
+    assert clipped > 0 and inside > 0
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
 def _greedy_return(alg: RTRRL, state, env: Toy, max_steps: int) -> float:
-    """A hand-written greedy rollout of one episode (scaled rewards in the input)."""
+    """A hand-written greedy rollout of one episode (scaled rewards and, with the learner's
+    `ObservationNormalizer`, its frozen statistics applied to the observations)."""
     params = state.params
     scale = float(np.sqrt(state.return_stats.var + RETURN_EPSILON))
     obs, env_state = env.reset(jax.random.key(0))
     hidden, action, reward, start, total = params.cell.init_hidden(), 0, 0.0, True, 0.0
     for _ in range(max_steps):
-        x = _meta_input(obs, action, reward / scale, start, env.action_space)
+        seen = obs
+        if alg.observation_norm is not None:
+            stats, clip = state.observation_stats, alg.observation_norm.clip
+            seen = np.clip((obs - stats.mean) / np.sqrt(stats.var + 1e-8), -clip, clip)
+        x = _meta_input(seen, action, reward / scale, start, env.action_space)
         hidden = params.cell(hidden, x)
         action = int(np.argmax(params.actor.preactivation(params.cell.output(hidden))))
         obs, env_state, reward, done, _ = env.step(
@@ -742,6 +803,35 @@ def _greedy_return(alg: RTRRL, state, env: Toy, max_steps: int) -> float:
         if bool(done):
             return total
     raise AssertionError("the episode did not end")
+
+
+def test_evaluate_uses_the_frozen_observation_statistics():
+    """With `ObservationNormalizer`, `evaluate` normalises observations by the state's
+    statistics (chosen here so that raw observations would change the greedy actions) and
+    leaves them unchanged."""
+    env = Toy(end_at=4, random_start=False)
+    alg = _rtrrl(
+        Identity(7),
+        estimator=RTRL(),
+        reward_scale=ReturnStd(),
+        observation_norm=ObservationNormalizer(),
+        actor=_reward_reading_actor(),
+    )
+    alg = eqx.tree_at(
+        lambda a: a.actor.weight, alg, alg.actor.weight.at[:, 0].set(jnp.array([-3.0, 0.0, 3.0]))
+    )
+    state = _init(alg, env, jax.random.key(0), 1)
+    stats = state.observation_stats
+    state = eqx.tree_at(
+        lambda s: (s.observation_stats.mean, s.observation_stats.var),
+        state,
+        (stats.mean + jnp.array([0.9, 0.0, 0.0]), stats.var * 0.25),
+    )
+    expected = _greedy_return(alg, state, env, 6)
+    raw = _greedy_return(eqx.tree_at(lambda a: a.observation_norm, alg, None), state, env, 6)
+    assert abs(raw - expected) > 0.1
+    got = _evaluate(alg, state, env, jax.random.key(1), True)
+    np.testing.assert_allclose(got, [expected] * 3, rtol=1e-12)
 
 
 @eqx.filter_jit
@@ -763,7 +853,9 @@ def test_evaluate_greedy_matches_hand_rollout():
     divided by the frozen scale ``sqrt(Var[G] + ε)`` of the state (chosen so that an unscaled
     reward would change the actions); sampling gives finite returns of the same shape."""
     env = Toy(end_at=4, random_start=False)
-    alg = _rtrrl(Identity(7), estimator=RTRL(), scale_rewards=True, actor=_reward_reading_actor())
+    alg = _rtrrl(
+        Identity(7), estimator=RTRL(), reward_scale=ReturnStd(), actor=_reward_reading_actor()
+    )
     state = _init(alg, env, jax.random.key(0), 1)
     state = eqx.tree_at(lambda s: s.return_stats.var, state, jnp.asarray(3.0))
     expected = _greedy_return(alg, state, env, 6)

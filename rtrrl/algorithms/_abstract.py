@@ -56,6 +56,21 @@ class AbstractAlgorithm(eqx.Module):
     ) -> Float[Array, " num_envs"]:
         """Returns of one episode in each of `num_envs` fresh environments, no learning."""
 
+    def diagnostics(
+        self, state: PyTree[Any], env: AbstractEnvironment, key: PRNGKey
+    ) -> dict[str, Scalar]:
+        """Named scalar statistics of a training state, for monitoring (none by default).
+
+        `key` is for probe rollouts; it is independent of the training and evaluation keys,
+        so recording diagnostics changes no result.
+
+        `rtrrl.train` records them at every evaluation when ``LoopConfig.diagnostics`` is set
+        (``rtrrl train --diagnostics``: extra columns of ``metrics.csv``). The names must not
+        depend on the state's values.
+        """
+        del state, env, key
+        return {}
+
     def env_steps_per_step(self, num_envs: int) -> int:
         """Environment steps one `step` takes per environment copy times `num_envs`."""
         return num_envs

@@ -61,3 +61,43 @@ def first_episode_returns(
     loop = (carry, obs, env_state, zeros, first, finished, zeros)
     loop, _ = jax.lax.scan(one_step, loop, jax.random.split(run_key, num_steps))
     return loop[-1]
+
+
+def mean_over_rollout(
+    env: AbstractEnvironment,
+    policy: Policy,
+    policy_carry: PyTree[Any],
+    statistic: Callable[[PyTree[Any]], PyTree[Any]],
+    key: PRNGKey,
+    *,
+    num_envs: int,
+    num_steps: int,
+) -> PyTree[Any]:
+    """The mean of ``statistic(carry)`` over every step of `policy` (no learning) in
+    `num_envs` fresh environments run for `num_steps` steps (episodes restart as they end).
+
+    ``statistic`` reads the policy's memory after each step (e.g. the cell's features) and
+    returns a PyTree of scalars.
+    """
+    reset_key, run_key = jax.random.split(key)
+    obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))
+    carry = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_envs, *jnp.shape(x))), policy_carry)
+    reward = jnp.zeros((num_envs,), obs.dtype)
+    first = jnp.ones((num_envs,), bool)
+
+    def one_step(loop, step_key):
+        carry, obs, env_state, reward, first = loop
+        act_key, env_key = jax.random.split(step_key)
+        action, carry = jax.vmap(policy)(
+            carry, obs, reward, first, jax.random.split(act_key, num_envs)
+        )
+        values = jax.tree.map(jnp.mean, jax.vmap(statistic)(carry))
+        obs, env_state, reward, done, _ = jax.vmap(env.step)(
+            jax.random.split(env_key, num_envs), env_state, action
+        )
+        return (carry, obs, env_state, reward, done), values
+
+    _, values = jax.lax.scan(
+        one_step, (carry, obs, env_state, reward, first), jax.random.split(run_key, num_steps)
+    )
+    return jax.tree.map(jnp.mean, values)

@@ -422,11 +422,13 @@ class PPO(AbstractAlgorithm):
                 action = params.actor.sample_from(z, key=act_key)
                 log_prob = params.actor.log_prob_from(z, action)
                 value = params.critic(features)
-                step = env.step(env_key, carry.env_state, self._env_action(params.actor, action))
-                return (x, hidden, action, log_prob, value), step
+                executed = self._env_action(params.actor, action)
+                step = env.step(env_key, carry.env_state, executed)
+                return (x, hidden, action, executed, log_prob, value), step
 
             acted, (obs, env_state, reward, done, info) = jax.vmap(act)(envs, act_keys, env_keys)
-            x, hidden, action, log_prob, value = acted
+            # The loss scores the sampled `action`; the next input reads the `executed` one.
+            x, hidden, action, executed, log_prob, value = acted
             starts = envs.episode_start
 
             # Shared reward scale, updated once per step from every environment (as RTRRL).
@@ -442,9 +444,9 @@ class PPO(AbstractAlgorithm):
                 x_next = self._input(final_obs, action, reward, jnp.zeros((), bool), env)
                 return params.critic(params.cell.output(params.cell(hidden, x_next)))
 
-            next_value = jax.vmap(bootstrap)(hidden, action, reward, info.final_observation)
+            next_value = jax.vmap(bootstrap)(hidden, executed, reward, info.final_observation)
             # The hidden state is kept as it is: a done step's successor resets it on reading.
-            envs = jax.vmap(PPOEnvCarry)(env_state, obs, action, reward, done, hidden, discounted)
+            envs = jax.vmap(PPOEnvCarry)(env_state, obs, executed, reward, done, hidden, discounted)
             record = _StepRecord(
                 inputs=x,
                 episode_start=starts,
@@ -603,7 +605,8 @@ class PPO(AbstractAlgorithm):
                 action = params.actor.mode_from(z)
             else:
                 action = params.actor.sample_from(z, key=policy_key)
-            return self._env_action(params.actor, action), (hidden, action)
+            executed = self._env_action(params.actor, action)
+            return executed, (hidden, executed)
 
         memory = (params.cell.init_hidden(), env.action_space.zero())
         return first_episode_returns(

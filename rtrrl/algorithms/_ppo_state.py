@@ -1,4 +1,4 @@
-"""Typed state, rollout segment and loss terms of the PPO baseline (STYLE.md §11)."""
+"""Typed state, rollout segment and loss terms of the PPO baseline: named Modules, not tuples."""
 
 from typing import Any
 
@@ -13,7 +13,8 @@ class PPOEnvCarry(eqx.Module):
     """The per-environment part of the PPO state (leading axis: environments).
 
     - ``obs``: ``o_t``, the observation the agent reads next;
-    - ``prev_action``, ``prev_reward``: ``a_{t-1}`` and (scaled) ``r_t`` of the Meta-RL input;
+    - ``prev_action``, ``prev_reward``: ``a_{t-1}`` (as executed: clipped into the action box)
+      and (scaled) ``r_t`` of the Meta-RL input;
     - ``episode_start``: ``o_t`` is an episode's first observation. The hidden state is
       reset to ``h_0`` *when it is read* at such a step, both while acting and when the loss
       re-runs the cell, so the two unrolls are the same computation;

@@ -11,6 +11,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar
+from ..agent import AbstractRewardScale, ObservationNormalizer, ReturnRMS
 from ..cells import AbstractCell
 from ..envs import (
     AbstractEnvironment,
@@ -31,12 +32,11 @@ from ..heads import (
 )
 from ..traces import AbstractTrace, AccumulatingTrace
 from ._abstract import AbstractAlgorithm, StepMetrics
-from ._evaluate import first_episode_returns
+from ._evaluate import first_episode_returns, mean_over_rollout
 from ._rtrrl_state import AgentParams, EnvCarry, RTRRLState, Traces
 
-# Rewards are divided by sqrt(Var[G] + ε); the statistics start from one pseudo-sample of
-# variance 1 so that the first steps (one sample has no spread) are not blown up.
-_RETURN_EPSILON = 1e-8
+# The return statistics that scale rewards start from one pseudo-sample of mean 0 and
+# variance 1, so that the first steps (one sample has no spread) are not blown up.
 _RETURN_PRIOR_COUNT = 1.0
 
 
@@ -50,6 +50,7 @@ _REAL_FIELDS = (
     "lr_critic",
     "lr_cell",
     "eta_actor",
+    "eta_critic",
     "eta_entropy",
     "max_grad_norm",
     "eta_average_reward",
@@ -58,6 +59,8 @@ _REAL_FIELDS = (
 _MODULE_FIELDS = (
     ("feedback", AbstractFeedback, "Backprop() or FeedbackAlignment(key=...)"),
     ("critic_trace", AbstractTrace, "AccumulatingTrace() or DutchTrace()"),
+    ("reward_scale", AbstractRewardScale, "ReturnRMS(), ReturnStd() or None"),
+    ("observation_norm", ObservationNormalizer, "ObservationNormalizer() or None"),
     ("optimizer", optax.GradientTransformation, "an optax transformation such as optax.adam(1e-3)"),
     ("actor", AbstractActor, "an AbstractActor (CategoricalActor, GaussianActor) or None"),
     ("critic", Critic, "a Critic or None"),
@@ -116,28 +119,29 @@ def _combination(a: PyTree[Any], wa: Scalar | float, b: PyTree[Any], wb: Scalar 
     return jax.tree.map(lambda x, y: wa * x + wb * y, a, b)
 
 
-def _linear_head_grad(head, weight_grad: Array, bias_grad: Array) -> PyTree[Any]:
-    """A PyTree shaped like the head's trainable leaves holding ``(∂/∂W, ∂/∂b)``.
-
-    For ``z = W y + b`` with output error ``e``, ``∂/∂W = e yᵀ`` and ``∂/∂b = e``.
-    """
-    return eqx.tree_at(lambda h: (h.weight, h.bias), _trainable(head), (weight_grad, bias_grad))
+def _critic_grad(critic: Critic, features: Array) -> PyTree[Any]:
+    """``∇v̂ = (y, 1)``, shaped like the critic's trainable leaves (``v̂ = wᵀ y + b``)."""
+    one = jnp.ones((), features.dtype)
+    return eqx.tree_at(lambda h: (h.weight, h.bias), _trainable(critic), (features, one))
 
 
 class RTRRL(AbstractAlgorithm):
     """Real-time recurrent reinforcement learning: online TD(λ) actor-critic on an RNN.
 
-    One step per environment (PAPER.md, "One step"), with features ``y = cell.output(h)``:
+    One step per environment (Lemmel & Grosu 2025, Algorithm 1), with features
+    ``y = cell.output(h)``:
 
-    1. ``x_t = [o_t, a_{t-1}, r_t]`` (Meta-RL input; ``x_t = o_t`` if ``meta_rl=False``);
-       ``h_t, Ĵ_t = estimator.step(cell, h_{t-1}, x_t, Ĵ_{t-1})``.
+    1. ``x_t = [o_t, a_{t-1}, r_t]`` (Meta-RL input; ``x_t = o_t`` if ``meta_rl=False``), where
+       ``o_t`` is normalised by running statistics (``observation_norm``), ``a_{t-1}`` is the
+       action the environment executed (clipped into its box for continuous actions) and
+       ``r_t`` the scaled reward; ``h_t, Ĵ_t = estimator.step(cell, h_{t-1}, x_t, Ĵ_{t-1})``.
     2. ``a_t ~ π(·|y_t)``, ``v_t = v̂(y_t)``; the environment returns ``o_{t+1}, r_{t+1}``.
     3. ``h_{t+1} = cell(h_t, x_{t+1})`` from the observation the step produced (before any
        automatic reset, so a time-limit cut bootstraps), ``v_{t+1} = v̂(y_{t+1})`` and
        ``δ = r_{t+1} - r̄ + γ (1 - terminated) v_{t+1} - v_t``.
     4. Traces, all decaying by ``γλ`` and reset at episode ends:
        ``e_C ← γλ_C e_C + ∇v̂`` (or the dutch trace), ``e_A ← γλ_A e_A + ∇ log π(a_t)``,
-       ``e_R ← γλ_R e_R + Ĵ_tᵀ (g_C + η_A g_A)`` where ``g = Mᵀ e`` carries each head's
+       ``e_R ← γλ_R e_R + Ĵ_tᵀ (η_C g_C + η_A g_A)`` where ``g = Mᵀ e`` carries each head's
        output error ``e`` to the features through the feedback mode's matrix ``M``. The
        three new terms are first clipped together to global norm ``max_grad_norm``.
     5. Ascent directions ``δ e_C``, ``δ e_A + η_H ∇H``, ``δ e_R + η_H Ĵ_tᵀ g_H``, averaged over
@@ -156,6 +160,8 @@ class RTRRL(AbstractAlgorithm):
     - ``gamma``, ``lambda_actor``, ``lambda_critic``, ``lambda_cell``: in [0, 1].
     - ``lr_actor``, ``lr_critic``, ``lr_cell``: Adam step sizes α_A, α_C, α_R (> 0).
     - ``eta_actor``: weight η_A of the actor's error in the recurrent trace (>= 0).
+    - ``eta_critic``: weight η_C of the critic's error in the recurrent trace (>= 0; the paper
+      has 1, and 0 makes the cell learn from the actor alone).
     - ``eta_entropy``: entropy regularisation η_H (>= 0).
     - ``max_grad_norm``: clip the global norm of each step's gradient (per environment)
       before it enters the traces (> 0; ``None`` disables; default 1.0, the paper's value).
@@ -171,7 +177,15 @@ class RTRRL(AbstractAlgorithm):
       ``max_grad_norm=None``) gives the literal "clip the update, then Adam".
     - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
       ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
-    - ``scale_rewards``: divide rewards by the running std of the discounted return.
+    - ``reward_scale``: how rewards are scaled before learning, from running statistics of the
+      discounted return: `ReturnRMS()` (default: by its root mean square), `ReturnStd()` (by
+      its standard deviation, the paper's choice) or ``None`` (raw rewards).
+    - ``observation_norm``: `ObservationNormalizer()` (default: running mean and variance per
+      entry, clipped to ±10) or ``None`` (raw observations, the paper's choice).
+    - ``censored_actions``, ``state_dependent_std``: options of the default `GaussianActor`
+      built for continuous actions (see there). The defaults, ``True`` and ``False``, give the
+      log-probability of the executed (clipped) action and a log-scale that does not read the
+      features; the paper's head is ``False`` and ``True``.
     - ``meta_rl``: feed the previous action and reward to the cell.
     - ``freeze_cell``: never train the cell (the echo-state ablation).
     - ``actor``, ``critic``: heads to start from; by default built at `init` from the
@@ -190,12 +204,16 @@ class RTRRL(AbstractAlgorithm):
     lr_critic: float = 1e-3
     lr_cell: float = 1e-3
     eta_actor: float = 1.0
+    eta_critic: float = 1.0
     eta_entropy: float = 1e-5
     max_grad_norm: float | None = 1.0
     optimizer: optax.GradientTransformation | None = eqx.field(default=None, static=True)
     average_reward: bool = eqx.field(default=False, static=True)
     eta_average_reward: float = 1e-3
-    scale_rewards: bool = eqx.field(default=True, static=True)
+    reward_scale: AbstractRewardScale | None = ReturnRMS()
+    observation_norm: ObservationNormalizer | None = ObservationNormalizer()
+    censored_actions: bool = eqx.field(default=True, static=True)
+    state_dependent_std: bool = eqx.field(default=False, static=True)
     meta_rl: bool = eqx.field(default=True, static=True)
     freeze_cell: bool = eqx.field(default=False, static=True)
     actor: AbstractActor | None = None
@@ -206,13 +224,25 @@ class RTRRL(AbstractAlgorithm):
             value = getattr(self, name)
             if value is not None and not _is_finite_real(value):
                 raise ValueError(f"RTRRL: `{name}` must be a finite number, got {value!r}.")
-        for name in ("average_reward", "scale_rewards", "meta_rl", "freeze_cell"):
+        for name in (
+            "average_reward",
+            "meta_rl",
+            "freeze_cell",
+            "censored_actions",
+            "state_dependent_std",
+        ):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise TypeError(f"RTRRL: `{name}` must be True or False, got {value!r}.")
         for name, kind, what in _MODULE_FIELDS:
             value = getattr(self, name)
-            optional = name in ("optimizer", "actor", "critic")
+            optional = name in (
+                "optimizer",
+                "actor",
+                "critic",
+                "reward_scale",
+                "observation_norm",
+            )
             if not (isinstance(value, kind) or (optional and value is None)):
                 raise TypeError(f"RTRRL: `{name}` must be {what}, got {value!r}.")
         for name in ("gamma", "lambda_actor", "lambda_critic", "lambda_cell"):
@@ -223,7 +253,7 @@ class RTRRL(AbstractAlgorithm):
             value = getattr(self, name)
             if not value > 0.0:
                 raise ValueError(f"RTRRL: `{name}` must be > 0, got {value}.")
-        for name in ("eta_actor", "eta_entropy", "eta_average_reward"):
+        for name in ("eta_actor", "eta_critic", "eta_entropy", "eta_average_reward"):
             value = getattr(self, name)
             if not value >= 0.0:
                 raise ValueError(f"RTRRL: `{name}` must be >= 0, got {value}.")
@@ -268,7 +298,14 @@ class RTRRL(AbstractAlgorithm):
             if isinstance(space, Discrete):
                 actor = CategoricalActor(features, space.n, key=actor_key)
             else:
-                actor = GaussianActor(features, space.low, space.high, key=actor_key)
+                actor = GaussianActor(
+                    features,
+                    space.low,
+                    space.high,
+                    key=actor_key,
+                    state_dependent_std=self.state_dependent_std,
+                    censored=self.censored_actions,
+                )
         if isinstance(actor, CategoricalActor) and not isinstance(space, Discrete):
             raise ValueError(
                 f"RTRRL: a CategoricalActor cannot act in {env.name}, whose actions are "
@@ -294,7 +331,7 @@ class RTRRL(AbstractAlgorithm):
     def _optimizer(self) -> optax.GradientTransformation:
         if self.optimizer is not None:
             return self.optimizer
-        # Adam (PAPER.md step 7; the clipping happens per step, before the traces). Adam runs
+        # Adam (the paper's optimiser; the clipping happens per step, before the traces). Adam runs
         # with a unit step on the flat vector of all parameters and `_step_sizes` applies α_C,
         # α_A, α_R afterwards: identical to one Adam per group, but one fused update instead
         # of one per leaf.
@@ -395,6 +432,11 @@ class RTRRL(AbstractAlgorithm):
             return_stats=RunningMeanStd(initial_count=_RETURN_PRIOR_COUNT, dtype=dtype),
             average_reward=jnp.zeros((), dtype),
             iteration=jnp.zeros((), jnp.int32),
+            observation_stats=(
+                None
+                if self.observation_norm is None
+                else self.observation_norm.init(env.observation_size, dtype)
+            ),
         )
 
     # ------------------------------------------------------------------ one step
@@ -408,7 +450,15 @@ class RTRRL(AbstractAlgorithm):
         )
 
     def _env_action(self, actor: AbstractActor, action: Array) -> Array:
+        """The action the environment executes (and the Meta-RL input reads next step)."""
         return actor.clip_action(action) if isinstance(actor, GaussianActor) else action
+
+    def _reward_divisor(self, return_stats: RunningMeanStd) -> Scalar | float:
+        return 1.0 if self.reward_scale is None else self.reward_scale.divisor(return_stats)
+
+    def _observation(self, stats: RunningMeanStd | None, obs: Float[Array, " obs"]):
+        """``o_t`` as the cell reads it: normalised by `stats`, or raw."""
+        return obs if self.observation_norm is None else self.observation_norm(stats, obs)
 
     def step(
         self, state: RTRRLState, env: AbstractEnvironment, key: PRNGKey
@@ -426,12 +476,15 @@ class RTRRL(AbstractAlgorithm):
         params = state.params
         num_envs = state.envs.obs.shape[0]
         act_keys, env_keys = jnp.split(jax.random.split(key, 2 * num_envs), 2)
+        observation_stats = state.observation_stats
+        if self.observation_norm is not None:
+            # This step's observations enter the statistics before they are read.
+            observation_stats = self.observation_norm.update(observation_stats, state.envs.obs)
 
         # Phase 1, per environment: advance the cell, act, step the environment.
         def act(carry: EnvCarry, act_key: PRNGKey, env_key: PRNGKey):
-            x = self._input(
-                carry.obs, carry.prev_action, carry.prev_reward, carry.episode_start, env
-            )
+            obs = self._observation(observation_stats, carry.obs)
+            x = self._input(obs, carry.prev_action, carry.prev_reward, carry.episode_start, env)
             if self.freeze_cell:
                 hidden, estimator = params.cell(carry.hidden, x), carry.estimator
             else:
@@ -446,17 +499,18 @@ class RTRRL(AbstractAlgorithm):
             z = params.actor.preactivation(features)
             action = params.actor.sample_from(z, key=act_key)
             value = params.critic(features)
-            step = env.step(env_key, carry.env_state, self._env_action(params.actor, action))
-            return (hidden, estimator, features, z, action, value), step
+            executed = self._env_action(params.actor, action)
+            step = env.step(env_key, carry.env_state, executed)
+            return (hidden, estimator, features, z, action, executed, value), step
 
         acted, (obs, env_state, reward, done, info) = jax.vmap(act)(state.envs, act_keys, env_keys)
 
         # Shared reward scale: the discounted returns of all environments update one statistic.
         discounted = state.envs.discounted_return * self.gamma + reward
         return_stats = state.return_stats
-        if self.scale_rewards:
+        if self.reward_scale is not None:
             return_stats = return_stats.update(discounted)
-            reward = reward / return_stats.std(_RETURN_EPSILON)
+            reward = reward / self._reward_divisor(return_stats)
         discounted = jnp.where(info.terminated, jnp.zeros_like(discounted), discounted)
 
         # Phase 2, per environment: TD error, traces and ascent directions.
@@ -465,8 +519,9 @@ class RTRRL(AbstractAlgorithm):
         )
 
         def learn(carry: EnvCarry, acted, reward, info):
-            hidden, estimator, features, z, action, value = acted
-            x_next = self._input(info.final_observation, action, reward, jnp.zeros((), bool), env)
+            hidden, estimator, features, z, action, executed, value = acted
+            obs_next = self._observation(observation_stats, info.final_observation)
+            x_next = self._input(obs_next, executed, reward, jnp.zeros((), bool), env)
             value_next = params.critic(params.cell.output(params.cell(hidden, x_next)))
             not_terminal = 1.0 - info.terminated.astype(value.dtype)
             td_error = (
@@ -477,23 +532,26 @@ class RTRRL(AbstractAlgorithm):
             error_log_prob = jax.grad(params.actor.log_prob_from)(z, action)
             error_entropy = jax.grad(params.actor.entropy_from)(z)
             # Parameter gradients of the linear heads: ∇v̂ = (y, 1), ∇ log π = (e yᵀ, e).
-            grad_value = _linear_head_grad(params.critic, features, jnp.ones((), value.dtype))
-            grad_log_prob = _linear_head_grad(
-                params.actor, jnp.outer(error_log_prob, features), error_log_prob
-            )
-            grad_entropy = _linear_head_grad(
-                params.actor, jnp.outer(error_entropy, features), error_entropy
-            )
+            grad_value = _critic_grad(params.critic, features)
+            grad_log_prob = params.actor.parameter_gradient(features, error_log_prob)
+            grad_entropy = params.actor.parameter_gradient(features, error_entropy)
+            # The parts of the actor's errors that the features produced (all of them, unless
+            # the head has outputs that do not read the features).
+            readout_log_prob = params.actor.readout_error(error_log_prob)
+            readout_entropy = params.actor.readout_error(error_entropy)
 
             if self.freeze_cell:
                 grad_cell = grad_cell_entropy = None  # the cell never learns
             else:
                 # Ĵᵀ c for the features' cotangents of v̂ + η_A log π and of the entropy. Two
                 # calls, not one vmapped over both: XLA then fuses each into its consumer.
-                to_features = matrix_critic[0] + self.eta_actor * (matrix_actor.T @ error_log_prob)
+                critic_error = matrix_critic[0]
+                if self.eta_critic != 1.0:  # (skipped at 1, so that 1 · g rounds nothing)
+                    critic_error = self.eta_critic * critic_error
+                to_features = critic_error + self.eta_actor * (matrix_actor.T @ readout_log_prob)
                 grad_cell = self.estimator.gradient(params.cell, estimator, to_features)
                 grad_cell_entropy = self.estimator.gradient(
-                    params.cell, estimator, matrix_actor.T @ error_entropy
+                    params.cell, estimator, matrix_actor.T @ readout_entropy
                 )
             if self.max_grad_norm is not None:
                 # Clip this step's gradient of v̂ + log π (all parameters together) before it
@@ -546,7 +604,8 @@ class RTRRL(AbstractAlgorithm):
             average_reward = average_reward + self.eta_average_reward * jnp.mean(td_error)
 
         # Episode ends: fresh memory (built with the new parameters) for the next episode.
-        hidden, estimator, _, _, action, _ = acted
+        # The next Meta-RL input reads the action the environment executed.
+        hidden, estimator, _, _, _, executed, _ = acted
 
         def next_carry(carry, env_state, obs, done, *continuing_and_values):
             *continuing, estimator, traces, value_next, discounted = continuing_and_values
@@ -565,7 +624,7 @@ class RTRRL(AbstractAlgorithm):
             env_state,
             obs,
             done,
-            action,
+            executed,
             reward,
             not_start,
             hidden,
@@ -592,8 +651,92 @@ class RTRRL(AbstractAlgorithm):
             return_stats=return_stats,
             average_reward=average_reward,
             iteration=state.iteration + 1,
+            observation_stats=observation_stats,
         )
         return new_state, metrics
+
+    # ------------------------------------------------------------------ monitoring
+
+    def diagnostics(
+        self, state: RTRRLState, env: AbstractEnvironment, key: PRNGKey
+    ) -> dict[str, Scalar]:
+        """Statistics of the learner at this point of training.
+
+        - ``saturated``, ``value``, ``entropy``: means over a probe rollout of the current
+          policy (no learning; 4 fresh environments, 256 steps) of the fraction of features
+          with ``|y| > 0.99`` (for a CTRNN, neurons whose ``tanh`` is saturated, where no
+          gradient passes), of the critic's value and of the policy's entropy;
+        - ``tau_min``, ``tau_max``: range of the time constants (cells with ``tau``);
+        - ``reward_scale``: the divisor of the rewards;
+        - ``norm_cell``, ``norm_actor``, ``norm_critic``: norms of the parameters;
+        - ``trace_norm_cell``: norm of the cell's eligibility trace ``e_R``;
+          ``estimator_norm``: norm of the estimator's state (e.g. RFLO's ``Ĵ``);
+        - with the default optimiser, per group (cell, actor, critic): ``direction_norm_*``,
+          Adam's running root-mean-square of the ascent direction's norm (``sqrt(Σ v̂)``, about
+          the last 1000 steps), and ``step_*``, the mean absolute parameter change of one step
+          (``α |m̂| / (sqrt(v̂) + ε)``).
+        """
+        params = state.params
+        dtype = state.average_reward.dtype
+
+        def statistic(memory):
+            features = params.cell.output(memory[0])
+            return {
+                "saturated": jnp.mean((jnp.abs(features) > 0.99).astype(dtype)),
+                "value": params.critic(features),
+                "entropy": params.actor.entropy(features),
+            }
+
+        probe = mean_over_rollout(
+            env,
+            self._policy(state, env, greedy=False),
+            (params.cell.init_hidden(), env.action_space.zero()),
+            statistic,
+            key,
+            num_envs=4,
+            num_steps=256,
+        )
+
+        def norm(tree):
+            return optax.tree.norm(tree) if jax.tree.leaves(tree) else jnp.zeros((), dtype)
+
+        def mean_norm(batched):  # mean over environments of each environment's norm
+            return jnp.mean(jax.vmap(norm)(batched)) if jax.tree.leaves(batched) else norm(None)
+
+        out = probe | {
+            "reward_scale": jnp.asarray(self._reward_divisor(state.return_stats), dtype),
+            "norm_cell": norm(_trainable(params.cell)),
+            "norm_actor": norm(_trainable(params.actor)),
+            "norm_critic": norm(_trainable(params.critic)),
+            "trace_norm_cell": mean_norm(state.envs.traces.cell),
+            "estimator_norm": mean_norm(state.envs.estimator),
+        }
+        tau = getattr(params.cell, "tau", None)
+        if tau is not None:
+            out |= {"tau_min": jnp.min(tau), "tau_max": jnp.max(tau)}
+        if self.optimizer is None:
+            out |= self._adam_diagnostics(params, state.opt_state)
+        return out
+
+    def _adam_diagnostics(self, params: AgentParams, opt_state) -> dict[str, Scalar]:
+        """Per-group statistics of the default optimiser (Adam on the flat parameter vector)."""
+        adam = opt_state  # optax.ScaleByAdamState: count, mu, nu
+        count = adam.count.astype(adam.mu.dtype)
+        decay1, decay2, epsilon = 0.9, 0.999, 1e-8  # optax.scale_by_adam's defaults
+        mu_hat = adam.mu / jnp.maximum(1.0 - decay1**count, epsilon)
+        nu_hat = adam.nu / jnp.maximum(1.0 - decay2**count, epsilon)
+        step = self._step_sizes(params) * jnp.abs(mu_hat) / (jnp.sqrt(nu_hat) + epsilon)
+        out = {}
+        start = 0
+        for group in ("cell", "actor", "critic"):
+            size = sum(leaf.size for leaf in jax.tree.leaves(_trainable(getattr(params, group))))
+            part = slice(start, start + size)
+            start += size
+            if size == 0:
+                continue
+            out[f"direction_norm_{group}"] = jnp.sqrt(jnp.sum(nu_hat[part]))
+            out[f"step_{group}"] = jnp.mean(step[part])
+        return out
 
     # ------------------------------------------------------------------ evaluation
 
@@ -612,14 +755,22 @@ class RTRRL(AbstractAlgorithm):
         The agent sees exactly the training input pipeline (same Meta-RL input and the same,
         now frozen, reward scale), so train and evaluation returns are comparable.
         """
+        policy = self._policy(state, env, greedy=greedy)
+        memory = (state.params.cell.init_hidden(), env.action_space.zero())
+        return first_episode_returns(
+            env, policy, memory, key, num_envs=num_envs, num_steps=num_steps
+        )
+
+    def _policy(self, state: RTRRLState, env: AbstractEnvironment, *, greedy: bool):
+        """The acting policy of `state` without learning, in `first_episode_returns`' form:
+        the training input pipeline with its statistics frozen, memory ``(h, a_{t-1})``."""
         params = state.params
 
         def policy(memory, obs, raw_reward, is_first, policy_key):
             hidden, prev_action = memory
             hidden = jnp.where(is_first, params.cell.init_hidden(), hidden)
-            reward = raw_reward
-            if self.scale_rewards:
-                reward = raw_reward / state.return_stats.std(_RETURN_EPSILON)
+            reward = raw_reward / self._reward_divisor(state.return_stats)
+            obs = self._observation(state.observation_stats, obs)
             x = self._input(obs, prev_action, reward, is_first, env)
             hidden = params.cell(hidden, x)
             z = params.actor.preactivation(params.cell.output(hidden))
@@ -627,9 +778,7 @@ class RTRRL(AbstractAlgorithm):
                 action = params.actor.mode_from(z)
             else:
                 action = params.actor.sample_from(z, key=policy_key)
-            return self._env_action(params.actor, action), (hidden, action)
+            executed = self._env_action(params.actor, action)
+            return executed, (hidden, executed)
 
-        memory = (params.cell.init_hidden(), env.action_space.zero())
-        return first_episode_returns(
-            env, policy, memory, key, num_envs=num_envs, num_steps=num_steps
-        )
+        return policy

@@ -1,4 +1,4 @@
-"""Typed state of the RTRRL learner (STYLE.md §11: a named Module, not a long carry tuple)."""
+"""Typed state of the RTRRL learner: named Modules, not a long carry tuple."""
 
 from typing import Any
 
@@ -31,7 +31,8 @@ class EnvCarry(eqx.Module):
     """The per-environment part of the training state (leading axis: environments).
 
     - ``obs``: ``o_t``, the observation the agent reads next;
-    - ``prev_action``, ``prev_reward``: ``a_{t-1}`` and (scaled) ``r_t`` of the Meta-RL input;
+    - ``prev_action``, ``prev_reward``: ``a_{t-1}`` (as the environment executed it, i.e.
+      clipped into the action box) and (scaled) ``r_t`` of the Meta-RL input;
     - ``episode_start``: ``o_t`` is an episode's first observation (the Meta-RL input then
       zeroes the previous action and reward);
     - ``hidden``, ``estimator``: ``h_{t-1}`` and the estimator's state ``Ĵ_{t-1}``;
@@ -61,8 +62,10 @@ class RTRRLState(eqx.Module):
 
     ``params`` and ``opt_state`` are shared; ``envs`` has a leading axis of ``num_envs``.
     ``feedback`` holds the fixed feedback-alignment matrices (``None`` for `Backprop`);
-    ``return_stats`` the running variance of the discounted return over all environments,
-    by which rewards are divided (`RTRRL.scale_rewards`).
+    ``return_stats`` the running mean and variance of the discounted return over all
+    environments, from which `RTRRL.reward_scale` computes the reward divisor;
+    ``observation_stats`` the running statistics of the observations (`RTRRL.observation_norm`;
+    ``None`` without it).
     """
 
     params: AgentParams
@@ -72,3 +75,4 @@ class RTRRLState(eqx.Module):
     return_stats: RunningMeanStd
     average_reward: Scalar
     iteration: Int[Array, ""]
+    observation_stats: RunningMeanStd | None = None

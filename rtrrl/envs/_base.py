@@ -5,7 +5,7 @@ jittable pair ``reset(key) -> (obs, state)`` and
 ``step(key, state, action) -> (obs, state, reward, done, info)`` with automatic reset.
 One example per call; batch with `rtrrl.envs.VectorEnv` or `jax.vmap`.
 
-Bootstrapping rule (PAPER.md pitfalls): ``done = terminated | truncated``, but only
+Bootstrapping rule (the paper's code treated a time-limit cut as terminal): ``done = terminated | truncated``, but only
 ``info.terminated`` means the value of the next state is zero. At a time-limit cut
 (``info.truncated``) the learner bootstraps from ``info.final_observation``, the observation
 the step produced *before* the automatic reset replaced it by the next episode's first one.

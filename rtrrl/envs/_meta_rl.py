@@ -1,4 +1,4 @@
-"""The Meta-RL input ``x_t = [o_t, a_{t-1}, r_t]`` the recurrent cell reads (PAPER.md)."""
+"""The Meta-RL input ``x_t = [o_t, a_{t-1}, r_t]`` the recurrent cell reads (Lemmel & Grosu 2025)."""
 
 import jax
 import jax.numpy as jnp

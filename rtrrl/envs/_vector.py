@@ -16,7 +16,7 @@ class VectorEnv(eqx.Module):
 
     `reset` and `step` are `jax.vmap` of the single environment's: every output gains a
     leading ``batch`` axis (the `StepInfo` fields too), and the key passed in is split into
-    one key per environment, so no two environments share randomness (PAPER.md pitfalls).
+    one key per environment, so no two environments share randomness (a pitfall of the paper's code: one shared key correlates the environments).
     Each environment resets on its own when its episode ends.
 
     Not an `AbstractEnvironment`: its arrays carry the batch axis.
