@@ -105,8 +105,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "frozen-no-meta-rl": ("frozen RNN, no Meta-RL input", dict(freeze_cell=True, meta_rl=False)),
 }
 
-BASE: dict[str, Any] = dict(cell="ctrnn", estimator="rflo")
-"""What every variant starts from (the paper's defaults are `TrainConfig`'s)."""
+BASE: dict[str, Any] = dict(cell="ctrnn", estimator="rflo", preset="paper")
+"""What every variant starts from: the paper's learner (`TrainConfig`'s hyperparameters with
+``--preset paper``)."""
 
 
 def cell_config(

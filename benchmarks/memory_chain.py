@@ -64,10 +64,14 @@ WINDOW = 16
 """Truncation window of the ``tbptt`` method (steps of backpropagation at each update)."""
 
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
-    "rflo": ("RFLO", dict(cell="ctrnn", estimator="rflo")),
-    "rtrl": ("RTRL", dict(cell="ctrnn", estimator="rtrl")),
-    "local-mse": ("LocalMSE", dict(cell="ctrnn", estimator="local-mse")),
-    "tbptt": (f"TBPTT({WINDOW})", dict(cell="ctrnn", estimator="tbptt", window=WINDOW)),
+    # The paper's learner (``--preset paper``), as when this sweep was first run.
+    "rflo": ("RFLO", dict(cell="ctrnn", estimator="rflo", preset="paper")),
+    "rtrl": ("RTRL", dict(cell="ctrnn", estimator="rtrl", preset="paper")),
+    "local-mse": ("LocalMSE", dict(cell="ctrnn", estimator="local-mse", preset="paper")),
+    "tbptt": (
+        f"TBPTT({WINDOW})",
+        dict(cell="ctrnn", estimator="tbptt", window=WINDOW, preset="paper"),
+    ),
     "ppo-lstm": ("PPO-LSTM (BPTT)", dict(cell="lstm", **PPO_OPTIONS)),
 }
 

@@ -9,7 +9,9 @@ Meta-RL input, batch 1 for the online learners):
 - ``rtrl``: RTRRL, CTRNN + exact RTRL (O(N⁴) per step: the costly one);
 - ``lru``: RTRRL, LRU + its exact O(N·I) RTRL;
 - ``ppo-ctrnn`` / ``ppo-lstm``: recurrent PPO trained by BPTT over 128-step segments of 8
-  environments (see `_experiments.PPO_OPTIONS`).
+  environments (see `_experiments.PPO_OPTIONS`);
+- ``rflo-default``: RTRRL, CTRNN + RFLO with this library's default preset (`rtrrl.presets`);
+  the four RTRRL methods above run the paper's learner (``--preset paper``).
 
 Every cell evaluates every 10k steps (per seed) and stops a seed after 20 evaluations without
 improvement (the paper's patience), within a step budget per task (`SUBSETS`). The table
@@ -142,6 +144,19 @@ TASKS: dict[str, Task] = {
         paper={"linear": 0.27, "rflo": 1.00, "lru": 0.39, "ppo-ctrnn": 1.00},
         about="bsuite Catch 10x5 (returns ±1)",
     ),
+    # The paper's claims without a number in its table (its text and Figure 10).
+    "Acrobot": Task(
+        "Acrobot-v1",
+        eval_steps=500,
+        about="gymnax Acrobot-v1 (-1 per step, 500-step episodes); the paper: RFLO solves it "
+        "in fewer steps than PPO with BPTT, near -100 by about 120k steps (its Figure 10)",
+    ),
+    "MountainCarContinuous": Task(
+        "MountainCarContinuous-v0",
+        eval_steps=999,
+        about="gymnax MountainCarContinuous-v0 (+100 at the flag, -0.1 a² per step); the "
+        "paper: RTRRL solves it (no number given)",
+    ),
     # Beyond the paper's table (no paper numbers).
     "CartPole-v1": Task(
         "CartPole-v1",
@@ -159,16 +174,22 @@ TASKS: dict[str, Task] = {
 }
 
 METHODS: dict[str, Method] = {
-    "linear": Method("linear TD(λ)", dict(cell="linear")),
-    "rflo": Method("RTRRL RFLO CTRNN", dict(cell="ctrnn", estimator="rflo")),
-    "rtrl": Method("RTRRL RTRL CTRNN", dict(cell="ctrnn", estimator="rtrl")),
-    "lru": Method("RTRRL LRU", dict(cell="lru", estimator="rtrl")),
+    # The paper's learner (``--preset paper``) for the paper's columns ...
+    "linear": Method("linear TD(λ)", dict(cell="linear", preset="paper")),
+    "rflo": Method("RTRRL RFLO CTRNN", dict(cell="ctrnn", estimator="rflo", preset="paper")),
+    "rtrl": Method("RTRRL RTRL CTRNN", dict(cell="ctrnn", estimator="rtrl", preset="paper")),
+    "lru": Method("RTRRL LRU", dict(cell="lru", estimator="rtrl", preset="paper")),
+    # ... and this library's default settings beside them (`rtrrl.presets`).
+    "rflo-default": Method(
+        "RTRRL RFLO CTRNN, default preset",
+        dict(cell="ctrnn", estimator="rflo", preset="default"),
+    ),
     "ppo-ctrnn": Method("PPO CTRNN (BPTT)", dict(cell="ctrnn", **PPO_OPTIONS)),
     "ppo-lstm": Method("PPO LSTM (BPTT)", dict(cell="lstm", **PPO_OPTIONS)),
 }
 
 
-PRIORITY = ("rflo", "linear", "lru", "ppo-lstm", "ppo-ctrnn", "rtrl")
+PRIORITY = ("rflo", "rflo-default", "linear", "lru", "ppo-lstm", "ppo-ctrnn", "rtrl")
 """Run order of the methods (the cheapest essential ones first; RTRL, O(N⁴), last)."""
 
 
@@ -226,7 +247,9 @@ SUBSETS: dict[str, Subset] = {
     ),
     "full": Subset(
         about=(
-            "every task of the paper's table × all six methods; budgets of 0.3M-3M steps "
+            "every task of the paper's table, plus Acrobot and MountainCarContinuous (claims "
+            "of its text) × the paper's six methods and RFLO with the default preset; budgets "
+            "of 0.3M-3M steps "
             "per seed by task, LRU capped at 1M and RTRL at 300k for cost"
         ),
         budget={
@@ -238,6 +261,8 @@ SUBSETS: dict[str, Subset] = {
             "StatelessCartPole": 1_000_000,
             "RepeatPrevious": 3_000_000,
             "Catch": 500_000,
+            "Acrobot": 1_000_000,
+            "MountainCarContinuous": 1_000_000,
         },
         caps={"lru": 1_000_000, "rtrl": 300_000},
     ),

@@ -668,7 +668,8 @@ class RTRRL(AbstractAlgorithm):
           gradient passes), of the critic's value and of the policy's entropy;
         - ``tau_min``, ``tau_max``: range of the time constants (cells with ``tau``);
         - ``reward_scale``: the divisor of the rewards;
-        - ``norm_cell``, ``norm_actor``, ``norm_critic``: norms of the parameters;
+        - ``norm_cell``, ``norm_actor``, ``norm_critic``: norms of the parameters, and
+          ``norm_cell.<leaf>`` of each of the cell's (``norm_cell.weight``, ...);
         - ``trace_norm_cell``: norm of the cell's eligibility trace ``e_R``;
           ``estimator_norm``: norm of the estimator's state (e.g. RFLO's ``Ĵ``);
         - with the default optimiser, per group (cell, actor, critic): ``direction_norm_*``,
@@ -706,6 +707,10 @@ class RTRRL(AbstractAlgorithm):
         out = probe | {
             "reward_scale": jnp.asarray(self._reward_divisor(state.return_stats), dtype),
             "norm_cell": norm(_trainable(params.cell)),
+            **{
+                f"norm_cell{jax.tree_util.keystr(path)}": norm(leaf)
+                for path, leaf in jax.tree_util.tree_leaves_with_path(_trainable(params.cell))
+            },
             "norm_actor": norm(_trainable(params.actor)),
             "norm_critic": norm(_trainable(params.critic)),
             "trace_norm_cell": mean_norm(state.envs.traces.cell),
