@@ -68,6 +68,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "default": ("default preset (all stabilisers)", dict(preset="default")),
 }
 
+REPLAY_STEPS = 500
+"""Steps of the replayed episode (Acrobot's limit)."""
+
 COLUMNS = ("saturated", "value", "entropy", "norm_cell.weight", "step_cell", "step_critic")
 
 
@@ -127,7 +130,7 @@ def replay(cfg: TrainConfig, env, states) -> dict[str, list[float]]:
         )
         sat, side, w_h = [], [], []
         weight = np.asarray(params.critic.weight)
-        for _ in range(500):
+        for _ in range(REPLAY_STEPS):
             seen = obs
             if learner.observation_norm is not None:
                 seen = learner.observation_norm(state.observation_stats, obs)
@@ -156,7 +159,8 @@ def replay(cfg: TrainConfig, env, states) -> dict[str, list[float]]:
 
 
 def _at(record: dict[str, Any], name: str, step: int) -> float:
-    index = record["steps"].index(step)
+    """The median over seeds of `name` at the evaluation nearest to `step`."""
+    index = int(np.argmin(np.abs(np.asarray(record["steps"]) - step)))
     return float(np.median(record["curves"][name][index]))
 
 

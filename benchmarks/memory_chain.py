@@ -114,6 +114,7 @@ def cell_config(
         eval_envs=32,
         eval_steps=length + 1,
         patience=patience,
+        patience_window=1,  # single evaluations, as when these results were made
         meta_rl=inputs == "meta-rl",
         **{**METHODS[method][1], **overrides},
     )

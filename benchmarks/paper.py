@@ -290,6 +290,7 @@ def cell_config(
         eval_envs=spec.eval_envs,
         eval_steps=spec.eval_steps,
         patience=patience,
+        patience_window=1,  # single evaluations, as when these results were made
         **{**METHODS[method].options, **overrides},
     )
 

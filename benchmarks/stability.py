@@ -150,7 +150,7 @@ def cell_config(
     spec = TASKS[task]
     budget = steps or spec.steps
     budget = min(budget, CAPS.get(method, budget))
-    return TrainConfig(
+    options = dict(
         env=spec.env,
         env_option=spec.env_option,
         steps=budget,
@@ -159,8 +159,8 @@ def cell_config(
         eval_envs=spec.eval_envs,
         eval_steps=spec.eval_steps,
         patience=None,
-        **{**METHODS[method][1], **overrides},
     )
+    return TrainConfig(**{**options, **METHODS[method][1], **overrides})
 
 
 def _key(task: str, method: str) -> str:

@@ -147,8 +147,11 @@ class TrainConfig:
     diagnostics: bool = False
     """Add learner statistics to metrics.csv at every evaluation (saturated neurons, τ range,
     parameter norms, Adam's steps, policy entropy, ...; see `RTRRL.diagnostics`)."""
-    patience: int | None = 20
-    """Stop a seed after this many evaluations without improvement (None: never)."""
+    patience: int | None = None
+    """Stop a seed after this many evaluations without a new best of its smoothed return (unset:
+    never, the default: every seed runs the whole budget)."""
+    patience_window: int = 5
+    """Early stopping compares the mean of this many consecutive evaluations (1: each one)."""
     out: Path | None = None
     """Run folder (default: runs/<env>-<cell>-<estimator>-seed<seed>-<date>-<time>)."""
     checkpoint_every: int = 10
@@ -173,6 +176,7 @@ class TrainConfig:
             "eval_every",
             "eval_envs",
             "checkpoint_every",
+            "patience_window",
             "rollout_length",
             "epochs",
             "minibatches",
@@ -259,6 +263,7 @@ class TrainConfig:
             "checkpoint_every",
             "steps",
             "patience",
+            "patience_window",
             "cpu_threads",
             "diagnostics",
             "preset",  # the resolved settings below define the computation
@@ -290,6 +295,7 @@ class TrainConfig:
             eval_steps=self.eval_steps,
             greedy_eval=self.greedy_eval,
             patience=self.patience,
+            patience_window=self.patience_window,
             diagnostics=self.diagnostics,
         )
 

@@ -117,8 +117,10 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
         if data.get(name) is not None:
             data[name] = Path(data[name])
     data["env_option"] = tuple(data.get("env_option", ()))
-    # Folders written before presets existed ran the paper's settings.
+    # Folders written before presets existed ran the paper's settings, and their early
+    # stopping compared single evaluations.
     data.setdefault("preset", "paper")
+    data.setdefault("patience_window", 1)
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 

@@ -10,6 +10,7 @@ run resumed from a checkpoint replays exactly the chunks it would have run.
 """
 
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -38,7 +39,8 @@ class NonFiniteError(FloatingPointError):
 class TrainProgress:
     """Python-side bookkeeping between chunks (saved in checkpoints, so resumes are exact).
 
-    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`. The times add
+    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`. A seed's
+    ``evals_since_best`` counts its evaluations since the last new ``best_smoothed``. The times add
     up over every session of a resumed run: ``run_seconds`` the compiled chunks,
     ``compile_seconds`` the compilations, ``wall_seconds`` all of `train`.
     """
@@ -48,6 +50,9 @@ class TrainProgress:
     best_eval_return: list[float] = dataclasses.field(default_factory=list)
     best_step: list[int] = dataclasses.field(default_factory=list)
     evals_since_best: list[int] = dataclasses.field(default_factory=list)
+    best_smoothed: list[float] = dataclasses.field(default_factory=list)
+    """Per seed, the best mean of ``patience_window`` consecutive evaluations (what early
+    stopping compares; the same as ``best_eval_return`` when the window is 1)."""
     active: list[bool] = dataclasses.field(default_factory=list)
     run_seconds: float = 0.0
     compile_seconds: float = 0.0
@@ -96,14 +101,26 @@ class LoopConfig:
     eval_envs: int = 8
     eval_steps: int | None = None
     greedy_eval: bool = False
-    patience: int | None = 20
+    patience: int | None = None
+    """Stop a seed after this many evaluations without a new best of its smoothed return
+    (``None``: never; every seed runs the whole budget)."""
+    patience_window: int = 5
+    """Early stopping compares the mean of this many consecutive evaluations, which one noisy
+    evaluation can neither raise nor lower by much (1: each evaluation on its own)."""
     diagnostics: bool = False
     """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
     (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
 
     def __post_init__(self):
         check_field_types(self)  # `total_steps=True` is an int to Python
-        for name in ("total_steps", "num_envs", "num_seeds", "eval_every", "eval_envs"):
+        for name in (
+            "total_steps",
+            "num_envs",
+            "num_seeds",
+            "eval_every",
+            "eval_envs",
+            "patience_window",
+        ):
             value = getattr(self, name)
             if value < 1:
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
@@ -304,12 +321,16 @@ def train(
             best_eval_return=[-math.inf] * config.num_seeds,
             best_step=[0] * config.num_seeds,
             evals_since_best=[0] * config.num_seeds,
+            best_smoothed=[-math.inf] * config.num_seeds,
             active=[True] * config.num_seeds,
         )
     else:
         states, book = resume
         _check_resume_fits(states, book, algorithm, env, config, plan)
         book = dataclasses.replace(book, rows=list(book.rows))
+        if len(book.best_smoothed) != config.num_seeds:
+            # Saved before smoothed early stopping existed: it compared single evaluations.
+            book = dataclasses.replace(book, best_smoothed=list(book.best_eval_return))
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, counter[0])  # nothing left: no compile
 
@@ -361,6 +382,7 @@ def train(
                 best_eval_return=list(book.best_eval_return),
                 best_step=list(book.best_step),
                 evals_since_best=list(book.evals_since_best),
+                best_smoothed=list(book.best_smoothed),
                 active=list(book.active),
             )
             _record(new_book, config, plan, seeds, totals, eval_return, seconds, extra)
@@ -442,6 +464,11 @@ def _record(book: TrainProgress, config, plan, seeds, totals, eval_return, secon
         )
         if value > book.best_eval_return[i]:
             book.best_eval_return[i], book.best_step[i] = value, book.steps_done
+        # Early stopping compares the mean of the seed's last `patience_window` evaluations.
+        mine = (row["eval_return"] for row in reversed(book.rows) if row["seed"] == seed)
+        smoothed = float(np.mean(list(itertools.islice(mine, config.patience_window))))
+        if smoothed > book.best_smoothed[i]:
+            book.best_smoothed[i] = smoothed
             book.evals_since_best[i] = 0
         else:
             book.evals_since_best[i] += 1

@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import math
 import re
+from types import SimpleNamespace
 
 import jax
 import numpy as np
@@ -21,7 +22,14 @@ from _training_helpers import (
 
 from rtrrl import training
 from rtrrl.config import build_algorithm, build_env
-from rtrrl.training import ChunkPlan, LoopConfig, NonFiniteError, train
+from rtrrl.training import (
+    ChunkPlan,
+    LoopConfig,
+    NonFiniteError,
+    TrainProgress,
+    _record,
+    train,
+)
 
 STEPS = 4 * EVAL_EVERY
 
@@ -143,6 +151,34 @@ def test_patience_stops_a_seed_that_no_longer_improves():
     assert result.best_step.tolist() == [500] and result.best_eval_return.tolist() == [50.0]
     assert result.total_steps == 3 * EVAL_EVERY < NAN_AFTER
     assert result.progress.evals_since_best == [2] and result.progress.active == [False]
+
+
+@pytest.mark.parametrize(("window", "expected"), [(1, 4), (3, 6)])
+def test_patience_compares_the_mean_of_the_last_window_evaluations(window, expected):
+    """Returns 0, 10, 9, 9, 9, 9, 9, 9 with patience 3: each evaluation on its own has no new
+    best after the second, so the seed stops after the fifth (index 4); the mean of the last
+    three (0, 5, 6.3, 9.3, 9, 9, ...) has new bests up to the fourth and stops after the
+    seventh (index 6). The reported best stays the best single evaluation."""
+    config = LoopConfig(total_steps=8, patience=3, patience_window=window, eval_every=1)
+    plan = ChunkPlan(1, 1, 8)
+    book = TrainProgress(
+        best_eval_return=[-math.inf],
+        best_step=[0],
+        evals_since_best=[0],
+        active=[True],
+        best_smoothed=[-math.inf],
+    )
+    totals = SimpleNamespace(
+        episodes=np.array([1]), return_sum=np.array([0.0]), td_error_sq=np.array([0.0])
+    )
+    stopped_at = None
+    for index, value in enumerate([0.0, 10.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]):
+        book.steps_done += 1
+        _record(book, config, plan, [0], totals, np.array([value]), 1.0, {})
+        if not book.active[0] and stopped_at is None:
+            stopped_at = index
+    assert stopped_at == expected
+    assert book.best_eval_return == [10.0] and book.best_step == [2]
 
 
 def test_non_finite_training_raises_and_keeps_nothing_of_the_failing_chunk():

@@ -546,7 +546,8 @@ class RTRRL(AbstractAlgorithm):
                 # Ĵᵀ c for the features' cotangents of v̂ + η_A log π and of the entropy. Two
                 # calls, not one vmapped over both: XLA then fuses each into its consumer.
                 critic_error = matrix_critic[0]
-                if self.eta_critic != 1.0:  # (skipped at 1, so that 1 · g rounds nothing)
+                if not (isinstance(self.eta_critic, int | float) and self.eta_critic == 1.0):
+                    # (A concrete 1 is skipped: the paper's update stays the same program.)
                     critic_error = self.eta_critic * critic_error
                 to_features = critic_error + self.eta_actor * (matrix_actor.T @ readout_log_prob)
                 grad_cell = self.estimator.gradient(params.cell, estimator, to_features)
