@@ -4,10 +4,12 @@
 Two parts:
 
 1. **Noise of one evaluation.** For each task of ``stability.py``, RTRRL (RFLO CTRNN-32,
-   default preset, 3 seeds) is trained for the task's budget; its final state is then
-   evaluated 20 times with fresh keys at 8, 16, 32 and 64 episodes per evaluation. The
-   standard deviation of those 20 evaluation means (median over seeds) is the noise of one
-   evaluation at that size, which falls like ``1/√episodes``.
+   default preset with constant step sizes, 3 seeds) is trained for the task's budget; its
+   states after 10 %, 30 % and 100 % of the budget are then each evaluated 20 times with
+   fresh keys at 8, 16, 32 and 64 episodes per evaluation. The standard deviation of those 20 evaluation means
+   (median over seeds and the three points) is the noise of one evaluation at that size,
+   which falls like ``1/√episodes`` (a converged, deterministic policy has none, hence the
+   points during learning).
 2. **Early stopping replayed.** On the learning curves of ``stability.json`` (5 seeds, no
    early stopping, an evaluation every 10k steps) each rule is replayed offline: a seed stops
    after ``patience`` evaluations without a new best of the (optionally smoothed) return.
@@ -125,23 +127,39 @@ def replay(store: ResultStore, method: str) -> dict[str, Any]:
     return out
 
 
-def evaluation_noise(task: str, steps: int | None = None) -> dict[str, Any]:
-    """Train `task` (default preset, RFLO, 3 seeds), then evaluate each seed's final state
-    `REPEATS` times at each size in `EPISODES`; the std of the repeats, per seed."""
+def noise_config(task: str, steps: int | None = None) -> TrainConfig:
+    """The training run of part 1: RFLO with the default preset's settings but constant step
+    sizes, so that the states after 10 %, 30 % and 100 % are all policies still learning."""
     spec = TASKS[task]
-    config = TrainConfig(
+    return TrainConfig(
         env=spec.env,
         env_option=spec.env_option,
         steps=steps or spec.steps,
         seeds=NOISE_SEEDS,
-        eval_every=spec.steps // 10 if steps is None else steps,
+        eval_every=(steps or spec.steps) // 10,
         eval_envs=spec.eval_envs,
         eval_steps=spec.eval_steps,
         patience=None,
+        lr_decay="none",
     )
+
+
+def evaluation_noise(task: str, steps: int | None = None) -> dict[str, Any]:
+    """Train `task` (`noise_config`, 3 seeds), then evaluate each seed's states `REPEATS`
+    times at each size in `EPISODES`; the std of the repeats, per seed."""
+    spec = TASKS[task]
+    config = noise_config(task, steps)
     env = build_env(config)
     algorithm = build_algorithm(config, env)
-    result = train(algorithm, env, config.loop(), progress=False)
+    snapshots = {}
+    chunks = {1, 3, 10}  # of the 10 evaluations: after 10 %, 30 % and 100 % of the budget
+
+    def keep(states, book):
+        if book.chunk in chunks:
+            snapshots[book.chunk] = states
+
+    result = train(algorithm, env, config.loop(), progress=False, on_chunk=keep)
+    snapshots.setdefault(10, result.final_state)
     learner = algorithm(prng.key(config.seed))
 
     @eqx.filter_jit
@@ -151,16 +169,15 @@ def evaluation_noise(task: str, steps: int | None = None) -> dict[str, Any]:
     noise: dict[str, Any] = {}
     for episodes in EPISODES:
         stds, means = [], []
-        for seed in range(NOISE_SEEDS):
-            state = jax.tree.map(
-                lambda x, i=seed: x[i] if eqx.is_array(x) else x, result.final_state
-            )
-            values = [
-                float(np.mean(evaluate(state, jax.random.key(100 * r + episodes), episodes)))
-                for r in range(REPEATS)
-            ]
-            stds.append(float(np.std(values, ddof=1)))
-            means.append(float(np.mean(values)))
+        for states in snapshots.values():
+            for seed in range(NOISE_SEEDS):
+                state = jax.tree.map(lambda x, i=seed: x[i] if eqx.is_array(x) else x, states)
+                values = [
+                    float(np.mean(evaluate(state, jax.random.key(100 * r + episodes), episodes)))
+                    for r in range(REPEATS)
+                ]
+                stds.append(float(np.std(values, ddof=1)))
+                means.append(float(np.mean(values)))
         noise[str(episodes)] = {"std": stds, "mean": means}
     return {"config": config.to_json(), "noise": noise, "wall_seconds": result.run_seconds}
 
@@ -176,10 +193,12 @@ def render_markdown(store: ResultStore, replays: dict[str, Any]) -> str:
         "",
         "## Noise of one evaluation",
         "",
-        f"RFLO CTRNN-32 with the default preset, trained for each task's budget ({NOISE_SEEDS} "
-        f"seeds); each final state evaluated {REPEATS} times per size with fresh keys (sampled "
-        "actions). Entries: standard deviation of one evaluation's mean return (median over "
-        "seeds), and the mean return it estimates.",
+        "RFLO CTRNN-32 with the default preset's settings and constant step sizes (`--lr-decay "
+        f"none`), trained for each task's budget ({NOISE_SEEDS} "
+        f"seeds); its states after 10 %, 30 % and 100 % of the budget each evaluated {REPEATS} "
+        "times per size with fresh keys (sampled actions). Entries: standard deviation of one "
+        "evaluation's mean return (median over seeds and the three points; 0 where the policy "
+        "is deterministic there), and the mean return over them.",
         "",
     ]
     header = ["task", *[f"{e} episodes" for e in EPISODES], "mean return"]
@@ -244,13 +263,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.argv[1:] if argv is None else argv
         )
         for task in [t.strip() for t in args.tasks.split(",")]:
-            if f"noise|{task}" in store.cells and args.steps is None:
+            if store.done(f"noise|{task}", noise_config(task, args.steps)):
                 print(f"{task}: done already, skipped", flush=True)
                 continue
             store.put(f"noise|{task}", evaluation_noise(task, args.steps))
             print(f"{task}: done", flush=True)
     stability = ResultStore(args.stability)
-    replays = {m: replay(stability, m) for m in ("default-rflo", "paper-rflo")}
+    replays = {m: replay(stability, m) for m in ("default-rflo", "constant-rflo", "paper-rflo")}
     store.meta["replays"] = replays
     store.save()
     write_atomic(args.out.with_suffix(".md"), render_markdown(store, replays))

@@ -7,7 +7,10 @@ MemoryChain-32, RepeatPrevious) × the learners
   (``--preset paper``), with RFLO or exact RTRL;
 - ``default-rflo`` / ``default-rtrl``: the same with this library's default preset
   (rewards scaled by the RMS of the return, normalised observations, censored Gaussian head
-  with a state-independent scale; see `rtrrl.presets`);
+  with a state-independent scale, step sizes lowered linearly to zero at the end of the
+  budget; see `rtrrl.presets`);
+- ``constant-rflo`` / ``constant-rtrl``: the default preset with constant step sizes
+  (``--lr-decay none``), to show what the decay adds;
 - ``ppo-lstm``: recurrent PPO with an LSTM trained by BPTT, the reference for how fast a
   task can be learned (8 environments, so its env-steps count all of them).
 
@@ -134,13 +137,29 @@ METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "default-rflo": ("default preset, RFLO", dict(preset="default", estimator="rflo")),
     "paper-rtrl": ("paper preset, RTRL", dict(preset="paper", estimator="rtrl")),
     "default-rtrl": ("default preset, RTRL", dict(preset="default", estimator="rtrl")),
+    "constant-rflo": (
+        "default preset, constant steps, RFLO",
+        dict(preset="default", estimator="rflo", lr_decay="none"),
+    ),
+    "constant-rtrl": (
+        "default preset, constant steps, RTRL",
+        dict(preset="default", estimator="rtrl", lr_decay="none"),
+    ),
     "ppo-lstm": ("PPO-LSTM (BPTT)", dict(cell="lstm", **PPO_OPTIONS)),
 }
 
-CAPS = {"paper-rtrl": 300_000, "default-rtrl": 300_000}
+CAPS = {"paper-rtrl": 300_000, "default-rtrl": 300_000, "constant-rtrl": 300_000}
 """Lower budgets for the costly methods (exact RTRL on a CTRNN is O(N⁴) per step)."""
 
-PRIORITY = ("default-rflo", "paper-rflo", "ppo-lstm", "default-rtrl", "paper-rtrl")
+PRIORITY = (
+    "default-rflo",
+    "paper-rflo",
+    "ppo-lstm",
+    "default-rtrl",
+    "paper-rtrl",
+    "constant-rflo",
+    "constant-rtrl",
+)
 """Run order: the methods the targets are about first, RTRL last."""
 
 
@@ -269,9 +288,14 @@ def render_markdown(store: ResultStore) -> str:
     return "\n".join(lines)
 
 
+FIGURE_METHODS = ("paper-rflo", "constant-rflo", "default-rflo", "ppo-lstm")
+"""The learners drawn in the figure (RTRL's shorter budget would only crowd it)."""
+
+
 def render_figure(store: ResultStore, path: Path) -> None:
     """Per task: the median evaluation return over seeds against env-steps per seed, one line
-    per learner, with the range between the worst and best seed shaded; the threshold dashed."""
+    per learner of `FIGURE_METHODS`, with the range between the worst and best seed shaded;
+    the threshold dashed."""
     cells = store.cells
     tasks = [t for t in TASKS if any(_key(t, m) in cells for m in METHODS)]
     columns = 3
@@ -280,7 +304,7 @@ def render_figure(store: ResultStore, path: Path) -> None:
     FigureCanvasAgg(figure)
     for i, t in enumerate(tasks):
         axes = figure.add_subplot(rows, columns, i + 1)
-        for j, m in enumerate(METHODS):
+        for j, m in enumerate(FIGURE_METHODS):
             record = cells.get(_key(t, m))
             if record is None or "error" in record:
                 continue

@@ -127,9 +127,10 @@ def _train(config: TrainConfig) -> int:
         return 130
     out = config.resume if config.resume is not None else config.out_dir()
     best = ", ".join(f"{v:.4g}" for v in result.best_eval_return)
+    final = ", ".join(f"{v:.4g}" for v in result.final_eval_return)
     print(
-        f"best eval return per seed: {best} | {result.env_steps_per_second:,.0f} env-steps/s "
-        f"(compile {result.compile_seconds:.1f} s)"
+        f"best eval return per seed: {best} | final: {final} | "
+        f"{result.env_steps_per_second:,.0f} env-steps/s (compile {result.compile_seconds:.1f} s)"
     )
     print(f"summary: {out / SUMMARY_NAME}")
     print(f"learning curve: {out / PLOT_NAME}")

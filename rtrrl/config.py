@@ -20,7 +20,7 @@ import yaml
 from . import envs, presets, prng
 from ._checks import check_field_types, expected_type
 from ._types import PRNGKey
-from .agent import ObservationNormalizer, ReturnRMS, ReturnStd
+from .agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from .algorithms import PPO, RTRRL
 from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
 from .estimators import (
@@ -62,9 +62,10 @@ class TrainConfig:
     """How head errors reach the cell: head weights, or fixed random matrices."""
     preset: Literal["default", "paper"] = "default"
     """RTRRL settings (`rtrrl.presets`): ``default`` scales rewards by the RMS of the return,
-    normalises observations and uses a censored, state-independent-scale Gaussian head for
-    continuous actions; ``paper`` is the paper's learner (std of the return, raw observations,
-    state-dependent Gaussian head). The four flags below override single settings."""
+    normalises observations, uses a censored, state-independent-scale Gaussian head for
+    continuous actions and lowers the step sizes linearly to zero over ``--steps``; ``paper``
+    is the paper's learner (std of the return, raw observations, state-dependent Gaussian
+    head, constant steps). The flags below and ``--lr-decay`` override single settings."""
     reward_scale: Literal["rms", "std"] | None = None
     """With --scale-rewards: divide rewards by the RMS or the std of the discounted return
     (unset: the preset's)."""
@@ -101,6 +102,10 @@ class TrainConfig:
     lr_actor: float = 1e-3
     lr_critic: float = 1e-3
     lr_cell: float = 1e-3
+    lr_decay: Literal["none", "linear"] | None = None
+    """RTRRL: ``linear`` lowers every step size linearly to zero at the end of ``--steps`` (a
+    resume then keeps ``--steps``); ``none``: constant, as in the paper (unset: the preset's,
+    ``linear`` for ``default``)."""
     eta_actor: float = 1.0
     """Weight of the actor's error in the recurrent trace (η_A)."""
     eta_critic: float = 1.0
@@ -138,8 +143,9 @@ class TrainConfig:
     """PPO: Adam step size."""
     eval_every: int = 10_000
     """Environment steps (per seed) between evaluations."""
-    eval_envs: int = 8
-    """Episodes per evaluation (one per environment)."""
+    eval_envs: int = 16
+    """Episodes per evaluation (one per environment; one evaluation's noise falls like
+    1/sqrt(episodes): see benchmarks/results/early_stopping.md)."""
     eval_steps: int | None = None
     """Steps per evaluation (default: the environment's episode limit, else 1000)."""
     greedy_eval: bool = False
@@ -278,6 +284,8 @@ class TrainConfig:
         for name, paper in (_PRESET_VALUES["paper"] | {"eta_critic": 1.0}).items():
             if values[name] in (paper, None):
                 skip.add(name)
+        if values["lr_decay"] == "linear":
+            skip.discard("steps")  # the schedule ends at the budget
         return {k: _jsonable(v) for k, v in values.items() if k not in skip}
 
     def to_json(self) -> dict[str, Any]:
@@ -300,19 +308,26 @@ class TrainConfig:
         )
 
 
-PRESET_FLAGS = ("reward_scale", "normalize_observations", "censored_actions", "state_dependent_std")
+PRESET_FLAGS = (
+    "reward_scale",
+    "normalize_observations",
+    "censored_actions",
+    "state_dependent_std",
+    "lr_decay",
+)
 """The `TrainConfig` entries that ``preset`` sets when they are not given."""
 
 
 def _preset_flags(name: str) -> dict[str, Any]:
     """`rtrrl.presets.preset` as `TrainConfig` flag values."""
-    kwargs = presets.preset(name)
+    kwargs = presets.preset(name, total_updates=1)  # any length: only the kind of schedule
     scale = kwargs["reward_scale"]
     return {
         "reward_scale": "rms" if isinstance(scale, ReturnRMS) else "std",
         "normalize_observations": kwargs["observation_norm"] is not None,
         "censored_actions": kwargs["censored_actions"],
         "state_dependent_std": kwargs["state_dependent_std"],
+        "lr_decay": "linear" if kwargs.get("lr_schedule") is not None else "none",
     }
 
 
@@ -559,6 +574,11 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
             max_grad_norm=_grad_norm(config, default=1.0),
             average_reward=config.average_reward,
             eta_critic=config.eta_critic,
+            lr_schedule=(
+                LinearDecay(max(1, config.steps // config.num_envs))
+                if config.preset_value("lr_decay") == "linear"
+                else None
+            ),
             reward_scale=_reward_scale(config),
             observation_norm=(
                 ObservationNormalizer() if config.preset_value("normalize_observations") else None

@@ -121,6 +121,8 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     # stopping compared single evaluations.
     data.setdefault("preset", "paper")
     data.setdefault("patience_window", 1)
+    # ... and folders written before the step-size decay existed ran constant step sizes.
+    data.setdefault("lr_decay", "none")
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 
@@ -148,6 +150,14 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
                 f"one (it saves one every {config.checkpoint_every} evaluations, at the end and "
                 "on Ctrl-C), so there is nothing to resume. Start it again with its flags "
                 "(saved in config.json) and a new --out."
+            )
+        saved_steps = load_run_config(out).steps
+        if config.preset_value("lr_decay") == "linear" and config.steps != saved_steps:
+            raise ValueError(
+                f"`steps` (--steps) = {config.steps:,} differs from the {saved_steps:,} that "
+                f"{out} was started with, and its step sizes fall to zero at that budget "
+                "(--lr-decay linear, the default preset's): resume it with its own --steps. "
+                "To extend runs later, start them with --lr-decay none."
             )
         like = init_states(algorithm, env, loop)
         states, book, _ = load_checkpoint(out, like, config.fingerprint())

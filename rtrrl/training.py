@@ -98,7 +98,7 @@ class LoopConfig:
     num_seeds: int = 1
     seed: int = 0
     eval_every: int = 10_000
-    eval_envs: int = 8
+    eval_envs: int = 16
     eval_steps: int | None = None
     greedy_eval: bool = False
     patience: int | None = None

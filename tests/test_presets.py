@@ -19,7 +19,7 @@ import pytest
 from _training_helpers import TINY_FLAGS, persistent_compilation_cache, read_rows, tiny_config
 
 from rtrrl import presets
-from rtrrl.agent import ObservationNormalizer, ReturnRMS, ReturnStd
+from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN
 from rtrrl.cli import main
@@ -87,13 +87,17 @@ def test_fingerprint_of_the_paper_preset_is_that_of_runs_saved_before_presets(tm
     run used the paper's settings) loads as ``paper``, and its fingerprint has none of the new
     entries, so the checkpoint header of such a run still matches."""
     new_keys = {"preset", "reward_scale", "normalize_observations", "censored_actions"}
-    new_keys |= {"state_dependent_std", "eta_critic", "diagnostics"}
+    new_keys |= {"state_dependent_std", "eta_critic", "diagnostics", "lr_decay"}
     old = {k: v for k, v in TrainConfig(preset="paper").to_json().items() if k not in new_keys}
     (tmp_path / "config.json").write_text(json.dumps(old))
     loaded = load_run_config(tmp_path)
     assert loaded.preset == "paper"
     assert not new_keys & set(loaded.fingerprint())
     assert {"reward_scale", "normalize_observations"} <= set(TrainConfig().fingerprint())
+    # A default-preset folder written before the step-size decay existed ran constant steps.
+    older = {k: v for k, v in TrainConfig().to_json().items() if k != "lr_decay"}
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    assert load_run_config(tmp_path).preset_value("lr_decay") == "none"
 
 
 def test_ppo_refuses_rtrrl_settings():
@@ -145,3 +149,24 @@ def test_cli_diagnostics_columns_follow_the_metric_columns(tmp_path):
     rows = read_rows(out)
     assert list(rows[0])[: len(METRIC_COLUMNS)] == list(METRIC_COLUMNS)
     assert "saturated" in rows[0] and float(rows[0]["norm_cell"]) > 0
+
+
+def test_lr_decay_builds_a_schedule_that_ends_at_the_budget():
+    """The default preset (and ``--lr-decay linear``) gives `LinearDecay` over the run's
+    updates (steps / num_envs), and the budget enters the fingerprint (a resume must keep it);
+    ``--preset paper`` and ``--lr-decay none`` leave both out."""
+    for config in (
+        TrainConfig(steps=40_000, num_envs=4),
+        TrainConfig(preset="paper", lr_decay="linear", steps=40_000, num_envs=4),
+    ):
+        learner = build_algorithm(config, build_env(config))(jax.random.key(0))
+        assert learner.lr_schedule == LinearDecay(10_000)
+        assert {"lr_decay", "steps"} <= set(config.fingerprint())
+        assert config.to_json()["lr_decay"] == "linear"
+    for config in (TrainConfig(preset="paper"), TrainConfig(lr_decay="none")):
+        assert build_algorithm(config, build_env(config))(jax.random.key(0)).lr_schedule is None
+        assert not {"lr_decay", "steps"} & set(config.fingerprint())
+    assert presets.preset("default", total_updates=7)["lr_schedule"] == LinearDecay(7)
+    assert "lr_schedule" not in presets.preset("paper", total_updates=7)
+    with pytest.raises(ValueError, match="`total_updates` must be an int >= 1"):
+        LinearDecay(0)

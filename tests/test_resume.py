@@ -30,6 +30,10 @@ from rtrrl.envs import EnvSpec, _registry
 from rtrrl.runs import load_run_config
 
 STEPS = 4 * EVAL_EVERY
+# Constant step sizes: only such a run can be extended to a larger budget (with the default
+# preset's decay the step sizes reach zero at the budget, so --steps is part of the run; that
+# case is tested at the end).
+FLAGS = [*TINY_FLAGS, "--lr-decay", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,7 @@ def assert_same_run(resumed, uninterrupted):
 def uninterrupted(tmp_path_factory):
     """``rtrrl train --steps 2000``, start to end in one call."""
     out = tmp_path_factory.mktemp("resume") / "uninterrupted"
-    _train(*TINY_FLAGS, "--steps", str(STEPS), "--out", str(out))
+    _train(*FLAGS, "--steps", str(STEPS), "--out", str(out))
     return out
 
 
@@ -85,7 +89,7 @@ def uninterrupted(tmp_path_factory):
 def half(tmp_path_factory):
     """``rtrrl train --steps 1000``: the first half of `uninterrupted` (a template to copy)."""
     out = tmp_path_factory.mktemp("resume") / "half"
-    _train(*TINY_FLAGS, "--steps", str(STEPS // 2), "--out", str(out))
+    _train(*FLAGS, "--steps", str(STEPS // 2), "--out", str(out))
     return out
 
 
@@ -148,7 +152,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
     }
     # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C. No early
     # stopping either: a fast machine would otherwise finish the run before the signal.
-    flags = [*TINY_FLAGS, "--patience", "None"]
+    flags = [*FLAGS, "--patience", "None"]
     argv = [*flags, "--steps", "100000000", "--checkpoint-every", "100000", "--out", str(run)]
     log = tmp_path / "log.txt"
     with log.open("w") as output:
@@ -264,7 +268,7 @@ def test_ctrl_c_while_compiling_saves_the_start_and_resumes_to_the_uninterrupted
 
     monkeypatch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
     run = tmp_path / "interrupted"
-    assert main(["train", *TINY_FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
+    assert main(["train", *FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
     assert "Interrupted: checkpoint saved" in capsys.readouterr().out
     assert _checkpoint(run)[1].steps_done == 0 and read_rows(run) == []
     monkeypatch.setattr(rtrrl.training, "make_chunk_function", make_chunk_function)
@@ -306,3 +310,34 @@ def test_resume_with_a_larger_patience_continues_the_seeds_that_stopped(tmp_path
     assert {r["seed"] for r in after if r["step"] == str(STEPS)} == {"0", "1"}
     assert _summary(run)["stopped_early"] == [False, False]
     assert _checkpoint(run)[1].steps_done == STEPS
+
+
+def test_a_run_with_decaying_step_sizes_resumes_bit_for_bit_but_keeps_its_budget(
+    tmp_path, monkeypatch, capsys
+):
+    """The default preset's step sizes fall to zero at ``--steps``: a run stopped by Ctrl-C
+    (here while compiling) resumes to the uninterrupted run, and a resume with another
+    ``--steps`` is refused with a message that names the fix, before touching the folder."""
+    import rtrrl.training
+
+    reference = tmp_path / "reference"
+    _train(*TINY_FLAGS, "--steps", str(STEPS), "--out", str(reference))
+    assert _saved_config(reference)["lr_decay"] == "linear"
+    make_chunk_function = rtrrl.training.make_chunk_function
+
+    class Interrupted:
+        def lower(self, *args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
+    run = tmp_path / "interrupted"
+    assert main(["train", *TINY_FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
+    monkeypatch.setattr(rtrrl.training, "make_chunk_function", make_chunk_function)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", str(2 * STEPS)]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the 2,000 that" in err and "start them with --lr-decay none" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    _train("--resume", str(run))
+    assert_same_run(run, reference)

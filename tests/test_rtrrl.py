@@ -35,7 +35,7 @@ import numpy as np
 import optax
 import pytest
 
-from rtrrl.agent import ObservationNormalizer, ReturnRMS, ReturnStd
+from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN, LRU, Identity
 from rtrrl.envs import AbstractEpisodicEnvironment, Box, Discrete
@@ -519,6 +519,28 @@ def test_default_optimizer_is_adam_per_group():
     steps += [rates["lr_critic"]] * sizes[2]
     for got, d, lr in zip(_param_change(state, new), direction, steps, strict=True):
         np.testing.assert_allclose(got, lr * d / (np.abs(d) + 1e-8), rtol=1e-7, atol=ATOL)
+
+
+def test_lr_schedule_scales_every_step_size_of_the_default_optimizer():
+    """``lr_schedule=LinearDecay(4)``: the first update is Adam's first step at full size
+    (multiplier 1 at update 0), exactly as without a schedule; the update at count 4 and
+    after moves nothing (multiplier 0). A custom optimiser with a schedule is refused."""
+    env = Toy()
+    plain = _rtrrl(_ctrnn(env), optimizer=None, actor=_categorical())
+    decayed = _rtrrl(_ctrnn(env), optimizer=None, actor=_categorical(), lr_schedule=LinearDecay(4))
+    state = _init(plain, env, jax.random.key(16), 1)
+    first_plain, _ = _step(plain, state, env, jax.random.key(17))
+    first_decayed, _ = _step(decayed, state, env, jax.random.key(17))
+    for a, b in zip(
+        _param_change(state, first_plain), _param_change(state, first_decayed), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=ATOL)
+    late = eqx.tree_at(lambda s: s.opt_state.count, first_decayed, jnp.asarray(4, jnp.int32))
+    after, _ = _step(decayed, late, env, jax.random.key(18))
+    for change in _param_change(late, after):
+        np.testing.assert_array_equal(change, 0.0)
+    with pytest.raises(ValueError, match="give the schedule to that optax optimiser"):
+        _rtrrl(_ctrnn(env), lr_schedule=LinearDecay(4))
 
 
 # --------------------------------------------------------------------------- TD errors

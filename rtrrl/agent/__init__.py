@@ -1,4 +1,5 @@
-"""Pieces of the agent that a learner composes: how rewards and observations are normalised."""
+"""Pieces of the agent that a learner composes: how rewards and observations are normalised,
+and how its step sizes change over a run."""
 
 from ._normalization import (
     AbstractRewardScale as AbstractRewardScale,
@@ -6,3 +7,4 @@ from ._normalization import (
     ReturnRMS as ReturnRMS,
     ReturnStd as ReturnStd,
 )
+from ._schedule import LinearDecay as LinearDecay

@@ -2,6 +2,7 @@
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar
+from .._types import Array, Bool, Float, Int, PRNGKey, PyTree, Scalar
 from ..agent import AbstractRewardScale, ObservationNormalizer, ReturnRMS
 from ..cells import AbstractCell
 from ..envs import (
@@ -175,6 +176,9 @@ class RTRRL(AbstractAlgorithm):
       the trainable parameters, and ignores the ``lr_*``. Passing
       ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(...))`` (with
       ``max_grad_norm=None``) gives the literal "clip the update, then Adam".
+    - ``lr_schedule``: a multiplier of all step sizes as a function of the update count
+      (default optimiser only; e.g. `rtrrl.agent.LinearDecay`); ``None``: constant steps, as
+      in the paper.
     - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
       ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
     - ``reward_scale``: how rewards are scaled before learning, from running statistics of the
@@ -208,6 +212,7 @@ class RTRRL(AbstractAlgorithm):
     eta_entropy: float = 1e-5
     max_grad_norm: float | None = 1.0
     optimizer: optax.GradientTransformation | None = eqx.field(default=None, static=True)
+    lr_schedule: Callable[[Int[Array, ""]], Scalar] | None = eqx.field(default=None, static=True)
     average_reward: bool = eqx.field(default=False, static=True)
     eta_average_reward: float = 1e-3
     reward_scale: AbstractRewardScale | None = ReturnRMS()
@@ -257,6 +262,14 @@ class RTRRL(AbstractAlgorithm):
             value = getattr(self, name)
             if not value >= 0.0:
                 raise ValueError(f"RTRRL: `{name}` must be >= 0, got {value}.")
+        if self.lr_schedule is not None and (
+            self.optimizer is not None or not callable(self.lr_schedule)
+        ):
+            raise ValueError(
+                "RTRRL: `lr_schedule` must be a function of the update count, and it scales "
+                "the default optimiser's step sizes: with a custom `optimizer`, give the "
+                "schedule to that optax optimiser instead."
+            )
         if self.max_grad_norm is not None and not self.max_grad_norm > 0.0:
             raise ValueError(
                 f"RTRRL: `max_grad_norm` must be > 0 (or None to disable), got "
@@ -360,7 +373,12 @@ class RTRRL(AbstractAlgorithm):
             )
         if self.optimizer is None:
             _, unravel = ravel_pytree(trainable)
-            updates = unravel(-self._step_sizes(params) * updates)
+            step_sizes = self._step_sizes(params)
+            if self.lr_schedule is not None:
+                # The multiplier of this update: Adam's count before it (0 at the first).
+                multiplier = self.lr_schedule(opt_state.count - 1)
+                step_sizes = step_sizes * jnp.asarray(multiplier, step_sizes.dtype)
+            updates = unravel(-step_sizes * updates)
         return eqx.apply_updates(params, updates), opt_state
 
     def _fresh_traces(self, params: AgentParams) -> Traces:
