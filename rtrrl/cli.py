@@ -106,6 +106,7 @@ def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
 
 
 def _train(config: TrainConfig) -> int:
+    from ._signals import Terminated, stop_signals_interrupt
     from .checkpoint import CHECKPOINT_NAME, CheckpointError
     from .runs import PLOT_NAME, SUMMARY_NAME, run_training
     from .training import NonFiniteError
@@ -113,18 +114,20 @@ def _train(config: TrainConfig) -> int:
     if config.resume is None:
         config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
     try:
-        result = run_training(config)
+        with stop_signals_interrupt():
+            result = run_training(config)
     except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
         # Bad values, unknown ids, corrupt checkpoints, occupied folders: the message names
         # the culprit (status 2). A run that diverged is status 1.
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, NonFiniteError) else 2
-    except KeyboardInterrupt:
-        # Once training has started, `run_training` saves a checkpoint and says so.
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C, SIGTERM or SIGHUP. Once training has started, `run_training` saves a
+        # checkpoint and says so.
         out = config.resume if config.resume is not None else config.out_dir()
         if not (out / CHECKPOINT_NAME).exists():
             print("\nInterrupted before training started: nothing was saved.", file=sys.stderr)
-        return 130
+        return interrupt.exit_code if isinstance(interrupt, Terminated) else 130
     out = config.resume if config.resume is not None else config.out_dir()
     best = ", ".join(f"{v:.4g}" for v in result.best_eval_return)
     final = ", ".join(f"{v:.4g}" for v in result.final_eval_return)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import prng
 from ._files import write_bytes_atomic
+from ._run_lock import RunFolderBusy as RunFolderBusy, run_folder_lock
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
 from .cpu_threads import configure_cpu_threads
@@ -129,8 +130,11 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> TrainResult:
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
+    The folder is locked for the run (`run_folder_lock`): a second process on it is refused.
+
     Raises:
         FileExistsError: the output folder already holds a run and this is not a resume.
+        RunFolderBusy: another process is running in the folder.
         rtrrl.checkpoint.CheckpointError: a resume from a corrupt or mismatched checkpoint.
         rtrrl.training.NonFiniteError: training diverged (the last good checkpoint is kept).
     """
@@ -140,6 +144,18 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
     cpu_threads = configure_cpu_threads(config)  # before anything starts JAX's CPU backend
     env = build_env(config)
     algorithm = build_algorithm(config, env)
+    if resuming and not out.is_dir():
+        raise FileNotFoundError(f"No run folder at {out}: nothing to resume.")
+    with run_folder_lock(out):
+        return _run_in_locked_folder(
+            config, out, resuming, env, algorithm, cpu_threads, progress, log
+        )
+
+
+def _run_in_locked_folder(
+    config: TrainConfig, out: Path, resuming: bool, env, algorithm, cpu_threads, progress, log
+) -> TrainResult:
+    """`run_training` once `out` is locked: the checks of the folder, then the run."""
     loop = config.loop()
     plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
     resume = None

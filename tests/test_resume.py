@@ -125,19 +125,27 @@ def _wait_for(path, process, timeout):
 
 
 # `python -m rtrrl.cli` with Ctrl-C turned on. A process started in the background by a
-# non-interactive shell (CI, `nohup`, `cmd &`) ignores SIGINT, its children inherit that, and
-# Python then leaves SIGINT ignored: the test would send a signal nobody receives.
+# non-interactive shell (CI, `nohup`, `cmd &`) ignores SIGINT (and under `nohup` SIGHUP), its
+# children inherit that, and Python then leaves them ignored: the test would send a signal
+# nobody receives.
 _CLI_WITH_CTRL_C = (
     "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
     "runpy.run_module('rtrrl.cli', run_name='__main__')"
 )
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="needs POSIX SIGINT")
-def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_path, cache_dir):
-    """Ctrl-C (SIGINT) of ``rtrrl train`` in a subprocess: exit code 130, a valid checkpoint
-    and metrics.csv of the chunks done; ``--resume`` from it then matches, bit for bit (but for
-    the wall-clock ``steps_per_second``), a run that was never interrupted."""
+@pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals")
+@pytest.mark.parametrize(
+    ("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)]
+)
+def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(
+    tmp_path, cache_dir, signal_name, exit_code
+):
+    """Ctrl-C (SIGINT), a scheduler's SIGTERM or a closed terminal's SIGHUP to ``rtrrl train``
+    in a subprocess: exit code 128 + the signal's number, a valid checkpoint and metrics.csv
+    of the chunks done; ``--resume`` from it then matches, bit for bit (but for the
+    wall-clock ``steps_per_second``), a run that was never interrupted."""
     run = tmp_path / "interrupted"
     env = {
         **os.environ,
@@ -167,13 +175,13 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(tmp_pat
             started = _wait_for(run / "metrics.csv", process, timeout=300)
             assert started, f"no metrics.csv appeared:\n{log.read_text()}"
             assert not (run / "checkpoint.rtrrl").exists()
-            process.send_signal(signal.SIGINT)
+            process.send_signal(getattr(signal, signal_name))
             code = process.wait(timeout=120)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert code == 130, log.read_text()
+    assert code == exit_code, log.read_text()
     assert "Interrupted: checkpoint saved" in log.read_text()
     assert "Traceback" not in log.read_text()
 
@@ -253,25 +261,29 @@ def test_non_finite_stop_before_any_checkpoint_says_so(tmp_path, capsys, nan_env
     assert "so there is nothing to resume" in capsys.readouterr().err
 
 
-def test_ctrl_c_while_compiling_saves_the_start_and_resumes_to_the_uninterrupted_run(
-    uninterrupted, tmp_path, monkeypatch, capsys
-):
-    """Ctrl-C before the first chunk (while XLA compiles) saves the starting point, so the
-    folder can be resumed; the resumed run is the uninterrupted one."""
+def _train_interrupted_while_compiling(monkeypatch, *argv) -> int:
+    """``rtrrl train --steps STEPS *argv`` with Ctrl-C arriving while XLA compiles the first
+    chunk; returns the exit code (compilation works again afterwards)."""
     import rtrrl.training
-
-    make_chunk_function = rtrrl.training.make_chunk_function
 
     class Interrupted:
         def lower(self, *args):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
+    with monkeypatch.context() as patch:
+        patch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
+        return main(["train", *argv, "--steps", str(STEPS)])
+
+
+def test_ctrl_c_while_compiling_saves_the_start_and_resumes_to_the_uninterrupted_run(
+    uninterrupted, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C before the first chunk (while XLA compiles) saves the starting point, so the
+    folder can be resumed; the resumed run is the uninterrupted one."""
     run = tmp_path / "interrupted"
-    assert main(["train", *FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
+    assert _train_interrupted_while_compiling(monkeypatch, *FLAGS, "--out", str(run)) == 130
     assert "Interrupted: checkpoint saved" in capsys.readouterr().out
     assert _checkpoint(run)[1].steps_done == 0 and read_rows(run) == []
-    monkeypatch.setattr(rtrrl.training, "make_chunk_function", make_chunk_function)
     _train("--resume", str(run))
     assert_same_run(run, uninterrupted)
 
@@ -318,21 +330,11 @@ def test_a_run_with_decaying_step_sizes_resumes_bit_for_bit_but_keeps_its_budget
     """The default preset's step sizes fall to zero at ``--steps``: a run stopped by Ctrl-C
     (here while compiling) resumes to the uninterrupted run, and a resume with another
     ``--steps`` is refused with a message that names the fix, before touching the folder."""
-    import rtrrl.training
-
     reference = tmp_path / "reference"
     _train(*TINY_FLAGS, "--steps", str(STEPS), "--out", str(reference))
     assert _saved_config(reference)["lr_decay"] == "linear"
-    make_chunk_function = rtrrl.training.make_chunk_function
-
-    class Interrupted:
-        def lower(self, *args):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
     run = tmp_path / "interrupted"
-    assert main(["train", *TINY_FLAGS, "--steps", str(STEPS), "--out", str(run)]) == 130
-    monkeypatch.setattr(rtrrl.training, "make_chunk_function", make_chunk_function)
+    assert _train_interrupted_while_compiling(monkeypatch, *TINY_FLAGS, "--out", str(run)) == 130
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--steps", str(2 * STEPS)]) == 2

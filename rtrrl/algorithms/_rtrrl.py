@@ -177,8 +177,9 @@ class RTRRL(AbstractAlgorithm):
       ``optax.chain(optax.clip_by_global_norm(1.0), optax.adam(...))`` (with
       ``max_grad_norm=None``) gives the literal "clip the update, then Adam".
     - ``lr_schedule``: a multiplier of all step sizes as a function of the update count
-      (default optimiser only; e.g. `rtrrl.agent.LinearDecay`); ``None``: constant steps, as
-      in the paper.
+      (default optimiser only; e.g. `rtrrl.agent.LinearDecay`, which the default preset
+      uses given the run's length: ``rtrrl.presets.preset("default", total_updates=...)``);
+      ``None``: constant steps, as in the paper.
     - ``average_reward``: subtract a learned average reward ``r̄`` (continuing tasks),
       ``r̄ ← r̄ + eta_average_reward · mean(δ)``.
     - ``reward_scale``: how rewards are scaled before learning, from running statistics of the
