@@ -1,6 +1,7 @@
 """Learning-curve figures (matplotlib's object API: no global pyplot state is touched)."""
 
 import csv
+import io
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ._files import write_bytes_atomic
 
 METRICS = ("eval_return", "train_return", "td_error")
 
@@ -61,7 +64,7 @@ def plot_runs(
 
     Arguments:
         runs: label -> `read_metrics` output.
-        path: where to write the PNG.
+        path: where to write the figure (its suffix gives the format; none: ``.png``).
         metric: ``eval_return``, ``train_return`` or ``td_error``.
         title: figure title.
 
@@ -95,6 +98,11 @@ def plot_runs(
     if title:
         axes.set_title(title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    if not path.suffix:
+        path = path.with_suffix(".png")  # what matplotlib would write; say so to the caller
+    # Rendered in memory, then written atomically: a full disk or a kill leaves the old file
+    # (or none), never a truncated one.
+    image = io.BytesIO()
+    figure.savefig(image, format=path.suffix[1:], dpi=120)
+    write_bytes_atomic(path, image.getvalue())
     return path

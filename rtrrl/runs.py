@@ -152,10 +152,19 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
         )
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files of atomic writes that a killed process left in `out`
+    (``.<name>-XXXX``). Only called under the folder's lock: no writer is active."""
+    for name in (CONFIG_NAME, METRICS_NAME, SUMMARY_NAME, PLOT_NAME, CHECKPOINT_NAME):
+        for stale in out.glob(f".{name}-*"):
+            stale.unlink(missing_ok=True)
+
+
 def _run_in_locked_folder(
     config: TrainConfig, out: Path, resuming: bool, env, algorithm, cpu_threads, progress, log
 ) -> TrainResult:
     """`run_training` once `out` is locked: the checks of the folder, then the run."""
+    _remove_stale_temporaries(out)
     loop = config.loop()
     plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
     resume = None

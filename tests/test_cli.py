@@ -2,6 +2,7 @@
 files (YAML, TOML) give defaults that flags override, ``eval``, ``plot`` and ``envs``."""
 
 import contextlib
+import errno
 import io
 import json
 import stat
@@ -166,6 +167,44 @@ def test_plot_overlays_runs_into_a_png(one_seed, two_seeds, tmp_path, capsys):
     assert main(["plot", str(one_seed), str(two_seeds), "--out", str(figure)]) == 0
     assert _is_png(figure)
     assert f"wrote {figure}" in capsys.readouterr().out
+
+
+def test_plot_is_written_atomically_and_names_the_file_it_wrote(
+    one_seed, tmp_path, capsys, monkeypatch
+):
+    """A full disk while the figure is written leaves the old figure whole; ``--out`` without
+    a suffix writes (and reports) ``<out>.png``."""
+    import os
+
+    figure = tmp_path / "figure.png"
+    assert main(["plot", str(one_seed), "--out", str(figure)]) == 0
+    old = figure.read_bytes()
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        """The temporary file of an atomic write, on a disk that is full."""
+
+        def __init__(self, fd, mode):
+            self.file = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fdopen", FullDisk)
+        assert main(["plot", str(one_seed), "--out", str(figure), "--title", "new"]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert figure.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]  # no temporary file left
+    assert main(["plot", str(one_seed), "--out", str(tmp_path / "bare")]) == 0
+    assert f"wrote {tmp_path / 'bare.png'}" in capsys.readouterr().out
+    assert _is_png(tmp_path / "bare.png")
 
 
 @pytest.mark.parametrize("command", ["eval --run", "plot"])

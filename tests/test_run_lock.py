@@ -1,8 +1,8 @@
 """One process per run folder: ``rtrrl train`` and ``--resume`` lock the folder.
 
 A second process on a locked folder exits 2 with one ``error:`` line that names the holder's
-PID, before writing anything; a lock file left by a dead process does not block; the lock
-file is gone once a run ends.
+PID, before writing anything; a lock file left by a dead process does not block, and the
+temporary files of its unfinished writes are removed; the lock file is gone once a run ends.
 """
 
 import subprocess
@@ -67,10 +67,14 @@ def test_a_second_process_on_a_locked_folder_is_refused_naming_the_holder(tmp_pa
     assert main(["train", "--resume", str(run)]) == 0  # free again: nothing left to run
 
 
-def test_a_lock_file_left_by_a_dead_process_does_not_block(tmp_path):
-    """``kill -9`` leaves the lock file (with the dead PID) but the kernel frees the lock."""
+def test_what_a_dead_process_left_does_not_block_and_is_cleaned_up(tmp_path):
+    """``kill -9`` leaves the lock file (with the dead PID), but the kernel frees the lock;
+    the temporary files of its unfinished atomic writes are removed by the next run."""
     run = tmp_path / "run"
     run.mkdir()
     (run / LOCK_NAME).write_text("999999999\n")
+    (run / ".checkpoint.rtrrl-k1ll3d").write_bytes(b"half a checkpoint")
+    (run / ".metrics.csv-k1ll3d").write_text("step,seed\n")
     assert main(["train", *TINY_FLAGS, "--steps", "500", "--out", str(run)]) == 0
     assert not (run / LOCK_NAME).exists()
+    assert not list(run.glob(".*"))
