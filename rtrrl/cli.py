@@ -147,6 +147,10 @@ def _eval(command: EvalCommand) -> int:
         raise ValueError(
             f"`episodes` (--episodes) must be an integer >= 1, got {command.episodes}."
         )
+    if not 0 <= command.seed <= 2**32 - 1:  # as `train` checks its seeds
+        raise ValueError(
+            f"`seed` (--seed) must be an integer in [0, {2**32 - 1}], got {command.seed}."
+        )
     returns = evaluate_run(
         command.run, episodes=command.episodes, greedy=command.greedy, seed=command.seed
     )

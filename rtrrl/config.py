@@ -7,6 +7,7 @@ defaults from YAML or TOML). `build_env` and `build_algorithm` construct everyth
 
 import dataclasses
 import difflib
+import os
 import re
 import time
 import tomllib
@@ -196,7 +197,14 @@ class TrainConfig:
         for name in ("eta_actor", "eta_critic", "eta_entropy", "vf_coef", "ent_coef"):
             _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
-        _check("seed", self.seed, lambda v: v >= 0, "an integer >= 0")
+        # Seeds become 32-bit keys: a larger one would wrap around to a seed of another run.
+        _check("seed", self.seed, lambda v: 0 <= v <= _MAX_SEED, f"an integer in [0, {_MAX_SEED}]")
+        if self.seed + self.seeds - 1 > _MAX_SEED:
+            raise ValueError(
+                f"`seed` (--seed) = {self.seed} with `seeds` (--seeds) = {self.seeds} runs seeds "
+                f"up to {self.seed + self.seeds - 1}, above the largest seed {_MAX_SEED}: "
+                "choose a smaller --seed."
+            )
         if self.max_grad_norm is not None:
             _check("max_grad_norm", self.max_grad_norm, lambda v: v >= 0.0, ">= 0 (0: off)")
         if self.cpu_threads is not None:
@@ -206,6 +214,11 @@ class TrainConfig:
                 lambda v: v >= 1,
                 "an integer >= 1 (or unset: automatic)",
             )
+            if self.cpu_threads > _CORES:
+                raise ValueError(
+                    f"`cpu_threads` (--cpu-threads) = {self.cpu_threads} is more than this "
+                    f"machine's {_CORES} cores: pass at most {_CORES} (or leave it unset)."
+                )
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
@@ -383,6 +396,10 @@ _YAMLLoader.add_implicit_resolver(
 )
 
 
+_MAX_SEED = 2**32 - 1
+_CORES = os.cpu_count() or 1
+
+
 def yaml_value(text: str) -> Any:
     """`text` read as YAML (numbers in exponent notation, like ``1e-3``, are floats)."""
     return yaml.load(text, Loader=_YAMLLoader)
@@ -398,6 +415,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"Config file {path} does not exist.")
+    if not path.is_file():
+        raise ValueError(f"Config file {path} is not a file: give a .yaml, .yml or .toml file.")
     text = path.read_text()
     try:
         if path.suffix == ".toml":
@@ -444,7 +463,13 @@ def parse_env_options(config: TrainConfig) -> dict[str, Any]:
         if "=" not in item:
             raise ValueError(f"--env-option {item!r}: write options as KEY=VALUE.")
         key, raw = item.split("=", 1)
-        options[key.strip()] = yaml_value(raw)
+        try:
+            options[key.strip()] = yaml_value(raw)
+        except yaml.YAMLError as error:
+            reason = str(error).splitlines()[0]
+            raise ValueError(
+                f"--env-option {item!r}: the value is not a YAML scalar or list ({reason})."
+            ) from None
     if config.obs_mask is not None:
         if "obs_mask" in options:
             raise ValueError(

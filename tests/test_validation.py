@@ -384,3 +384,38 @@ def test_plot_without_runs_or_evaluations_is_refused(tmp_path, capsys):
 def test_env_table_of_an_unknown_source_is_refused():
     with pytest.raises(ValueError, match="Unknown source 'gymax': use one of gymnax, popgym"):
         envs.env_table("gymax")
+
+
+# ------------------------------------------------ inputs that used to crash or pass silently
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # Seeds are 32-bit keys: 2**32 used to run as seed 0, 2**64 crashed with OverflowError.
+        (["--seed", "4294967296"], "`seed` (--seed) must be an integer in [0, 4294967295]"),
+        (["--seed", "18446744073709551616"], "`seed` (--seed) must be an integer in [0,"),
+        (["--seed", "4294967295", "--seeds", "2"], "runs seeds up to 4294967296"),
+        # An unparsable or tagged option value used to end in a YAML traceback.
+        (["--env-option", "memory_length=[1,"], "--env-option 'memory_length=[1,'"),
+        (["--env-option", "memory_length=!!python/name:os.system"], "not a YAML scalar"),
+        # More XLA threads than cores used to be accepted (and crashed under a memory limit).
+        (["--cpu-threads", "100000"], "= 100000 is more than this machine's"),
+    ],
+)
+def test_bad_values_get_one_error_line_naming_the_flag(tmp_path, capsys, argv, expected):
+    out = tmp_path / "run"
+    err = _cli_error(["train", *argv, "--steps", "100", "--out", str(out)], capsys)
+    assert expected in err, err
+    assert not out.exists()
+
+
+def test_a_config_path_that_is_a_folder_is_refused(tmp_path, capsys):
+    err = _cli_error(["train", "--config", str(tmp_path)], capsys)
+    assert f"Config file {tmp_path} is not a file" in err
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_eval_checks_its_seed_like_train(tmp_path, capsys, seed):
+    err = _cli_error(["eval", "--run", str(tmp_path), "--seed", seed], capsys)
+    assert f"`seed` (--seed) must be an integer in [0, 4294967295], got {seed}" in err
