@@ -26,7 +26,7 @@ import numpy as np
 
 from . import prng
 from ._files import write_bytes_atomic
-from ._run_lock import RunFolderBusy as RunFolderBusy, run_folder_lock
+from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_lock
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
 from .cpu_threads import configure_cpu_threads
@@ -46,6 +46,7 @@ CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
 SUMMARY_NAME = "summary.json"
 PLOT_NAME = "learning_curve.png"
+_RUN_FILES = (CONFIG_NAME, METRICS_NAME, SUMMARY_NAME, PLOT_NAME, CHECKPOINT_NAME)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -105,6 +106,23 @@ def _check_new_run_dir(out: Path) -> None:
             f"{out} already holds a run. Continue it with `rtrrl train --resume {out}`, or "
             "choose another folder with --out (nothing there is overwritten)."
         )
+    # A run that stopped before its first evaluation left at most its config (and the lock
+    # and temporary files, which this run's lock makes stale); anything else is not ours.
+    ours = {CONFIG_NAME, LOCK_NAME}
+    foreign = sorted(
+        p.name for p in out.iterdir() if p.name not in ours and not _is_temporary(p.name)
+    )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"{out} is not empty and holds no rtrrl run ({shown}): choose a new or empty "
+            "folder with --out (nothing there is overwritten)."
+        )
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of an atomic write of one of the run's files (``.<name>-XXXX``)."""
+    return any(name.startswith(f".{own}-") for own in _RUN_FILES)
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
@@ -155,7 +173,7 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
 def _remove_stale_temporaries(out: Path) -> None:
     """Delete the temporary files of atomic writes that a killed process left in `out`
     (``.<name>-XXXX``). Only called under the folder's lock: no writer is active."""
-    for name in (CONFIG_NAME, METRICS_NAME, SUMMARY_NAME, PLOT_NAME, CHECKPOINT_NAME):
+    for name in _RUN_FILES:
         for stale in out.glob(f".{name}-*"):
             stale.unlink(missing_ok=True)
 

@@ -419,3 +419,28 @@ def test_a_config_path_that_is_a_folder_is_refused(tmp_path, capsys):
 def test_eval_checks_its_seed_like_train(tmp_path, capsys, seed):
     err = _cli_error(["eval", "--run", str(tmp_path), "--seed", seed], capsys)
     assert f"`seed` (--seed) must be an integer in [0, 4294967295], got {seed}" in err
+
+
+@pytest.mark.parametrize("out", ["folder", ""])
+def test_a_new_run_into_a_non_empty_folder_that_is_not_a_run_is_refused(
+    tmp_path, capsys, monkeypatch, out
+):
+    """``--out`` at a folder of other files (or ``--out ''``: the working directory) used to
+    overwrite ``config.json`` and ``summary.json`` there; now nothing there changes."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / out
+    folder.mkdir(exist_ok=True)
+    files = {"config.json": b"{}\n", "notes.txt": b"mine\n"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    err = _cli_error(["train", *TINY_FLAGS, "--steps", "500", "--out", out], capsys)
+    assert "is not empty and holds no rtrrl run (notes.txt)" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
+def test_a_folder_left_by_a_run_stopped_before_its_first_evaluation_can_be_reused(tmp_path):
+    """Such a run left only its config.json (and perhaps a temporary file); starting again
+    with the same --out is allowed."""
+    (tmp_path / "config.json").write_text("{}\n")
+    (tmp_path / ".metrics.csv-x1y2z3").write_text("")
+    assert main(["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path)]) == 0
