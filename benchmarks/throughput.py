@@ -47,8 +47,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 METHODS: dict[str, dict] = {
     "RFLO": dict(cell="ctrnn", estimator="rflo"),
-    # The paper's learner (no observation normalisation, std reward scale), measured beside
-    # the default one in the same run so that the default's extra work has a number.
+    # The paper's learner (no observation normalisation, std reward scale, constant step
+    # sizes), measured beside the default one in the same run so that the default's extra
+    # work has a number.
     "RFLO (paper preset)": dict(cell="ctrnn", estimator="rflo", preset="paper"),
     "RTRL": dict(cell="ctrnn", estimator="rtrl"),
     "LocalMSE": dict(cell="ctrnn", estimator="local-mse"),
