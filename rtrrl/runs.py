@@ -18,6 +18,7 @@ import dataclasses
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ import numpy as np
 from . import prng
 from ._files import write_bytes_atomic
 from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_lock
+from ._types import PRNGKey
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
 from .cpu_threads import configure_cpu_threads
+from .envs import AbstractEnvironment
 from .plotting import plot_runs, read_metrics
 from .training import (
     METRIC_COLUMNS,
@@ -179,9 +182,17 @@ def _remove_stale_temporaries(out: Path) -> None:
 
 
 def _run_in_locked_folder(
-    config: TrainConfig, out: Path, resuming: bool, env, algorithm, cpu_threads, progress, log
+    config: TrainConfig,
+    out: Path,
+    resuming: bool,
+    env: AbstractEnvironment,
+    algorithm: Callable[[PRNGKey], Any],
+    cpu_threads: str,
+    progress: bool,
+    log: Callable[[str], None],
 ) -> TrainResult:
-    """`run_training` once `out` is locked: the checks of the folder, then the run."""
+    """`run_training` once `out` is locked: the checks of the folder, then the run
+    (`env` and `algorithm` as built from `config`, `cpu_threads` as configured)."""
     _remove_stale_temporaries(out)
     loop = config.loop()
     plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
