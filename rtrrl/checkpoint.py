@@ -105,6 +105,10 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
         path = path / CHECKPOINT_NAME
     if not path.exists():
         raise CheckpointError(f"No checkpoint at {path}: was the run started with --out there?")
+    if not path.is_file():
+        # A FIFO would block forever, a device (a link to /dev/zero) would be read until
+        # memory runs out: only what `save_checkpoint` writes, a regular file, is read.
+        raise CheckpointError(f"{path} is not a regular file, so not an rtrrl checkpoint.")
     data = path.read_bytes()
     if not data.startswith(_MAGIC):
         raise CheckpointError(f"{path} is not an rtrrl checkpoint (bad magic line).")

@@ -386,6 +386,22 @@ class _YAMLLoader(yaml.SafeLoader):
     """
 
 
+def _mapping_without_duplicate_keys(loader: _YAMLLoader, node: yaml.MappingNode, deep=False):
+    """PyYAML lets the last of two equal keys win silently; a config with ``lr-cell`` twice
+    is a mistake, so say which key."""
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_YAMLLoader.construct_mapping = _mapping_without_duplicate_keys
+
 _YAMLLoader.yaml_implicit_resolvers = {
     first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }

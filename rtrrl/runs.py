@@ -133,7 +133,19 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_NAME
     if not path.exists():
         raise FileNotFoundError(f"No {CONFIG_NAME} in {run_dir}: is this an rtrrl run folder?")
-    data = json.loads(path.read_text())
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file: is {run_dir} an rtrrl run folder?")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}): the run folder is damaged."
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{path} holds a JSON {type(data).__name__}, not the object of a run's settings: "
+            "the run folder is damaged."
+        )
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for name in ("out", "resume", "config"):
         if data.get(name) is not None:

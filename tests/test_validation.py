@@ -3,6 +3,7 @@ message naming the value and what is allowed. Through the CLI the process prints
 ``error: ...`` (no traceback) and returns a non-zero code (2 for bad values)."""
 
 import json
+import os
 
 import jax
 import pytest
@@ -12,6 +13,7 @@ from _training_helpers import TINY_FLAGS, persistent_compilation_cache
 from rtrrl import envs
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN
+from rtrrl.checkpoint import CheckpointError, read_checkpoint_header
 from rtrrl.cli import main
 from rtrrl.config import (
     TrainConfig,
@@ -444,3 +446,41 @@ def test_a_folder_left_by_a_run_stopped_before_its_first_evaluation_can_be_reuse
     (tmp_path / "config.json").write_text("{}\n")
     (tmp_path / ".metrics.csv-x1y2z3").write_text("")
     assert main(["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path)]) == 0
+
+
+def test_a_config_file_with_a_key_given_twice_is_refused(tmp_path, capsys):
+    """YAML would let the last ``lr-cell`` win without a word."""
+    path = tmp_path / "run.yaml"
+    path.write_text("lr-cell: 1e-3\nsteps: 500\nlr-cell: 1e-2\n")
+    err = _cli_error(["train", "--config", str(path)], capsys)
+    assert "duplicate key 'lr-cell'" in err and str(path) in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("[1, 2]\n", "holds a JSON list, not the object"), ("{oops", "is not valid JSON")],
+)
+def test_a_damaged_config_json_is_refused_by_eval_and_resume(tmp_path, capsys, content, expected):
+    (tmp_path / "config.json").write_text(content)
+    for argv in (["eval", "--run", str(tmp_path)], ["train", "--resume", str(tmp_path)]):
+        err = _cli_error(argv, capsys)
+        assert expected in err, err
+
+
+def test_a_config_json_that_is_a_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").mkdir()
+    err = _cli_error(["eval", "--run", str(tmp_path)], capsys)
+    assert "config.json is not a file" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_only_regular_files_are_read_as_checkpoints(tmp_path, kind):
+    """A FIFO used to block `eval` forever and a link to /dev/zero to eat all memory."""
+    path = tmp_path / "checkpoint.rtrrl"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match="is not a regular file"):
+        read_checkpoint_header(path)
