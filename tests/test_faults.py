@@ -9,7 +9,6 @@ to the run that was never disturbed, bit for bit, or is refused with a message t
 
 import errno
 import json
-import os
 import random
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from _training_helpers import (
     load_run_checkpoint,
     persistent_compilation_cache,
     read_rows,
+    subprocess_env,
     without_timing,
 )
 
@@ -56,24 +56,10 @@ def reference(tmp_path_factory):
     return out
 
 
-def _subprocess_env(cache_dir):
-    # Float64 with strict promotion, like this test process, so that the runs compare bit for
-    # bit; the compilation cache is shared.
-    return {
-        **os.environ,
-        "JAX_ENABLE_X64": "1",
-        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
-        "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
-
-
 def _start_train(run, cache_dir, log):
     return subprocess.Popen(
         [sys.executable, "-m", "rtrrl.cli", "train", *FLAGS, "--out", str(run)],
-        env=_subprocess_env(cache_dir),
+        env=subprocess_env(cache_dir),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -22,6 +22,7 @@ from _training_helpers import (
     load_run_checkpoint,
     persistent_compilation_cache,
     read_rows,
+    subprocess_env,
     without_timing,
 )
 
@@ -147,17 +148,7 @@ def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(
     of the chunks done; ``--resume`` from it then matches, bit for bit (but for the
     wall-clock ``steps_per_second``), a run that was never interrupted."""
     run = tmp_path / "interrupted"
-    env = {
-        **os.environ,
-        # The subprocess computes in float64 with strict promotion, like this test process, so
-        # the two can be compared bit for bit; it shares the compilation cache.
-        "JAX_ENABLE_X64": "1",
-        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
-        "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+    env = subprocess_env(cache_dir)  # float64 like this process: the runs compare bit for bit
     # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C. No early
     # stopping either: a fast machine would otherwise finish the run before the signal.
     flags = [*FLAGS, "--patience", "None"]
