@@ -112,7 +112,9 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_a_resumable_run(
         run = tmp_path / f"killed-{trial}"
         first_file = "config.json" if moment == "compiling" else "metrics.csv"
         with (tmp_path / f"log-{trial}.txt").open("w") as log:
-            process = _start_train(run, cache_dir, log)
+            # A compilation cache of its own: JAX writes cache entries in place, so a kill
+            # can leave a truncated one, which crashes whoever reads it next.
+            process = _start_train(run, tmp_path / f"cache-{trial}", log)
             try:
                 deadline = time.monotonic() + 120
                 while not (run / first_file).exists() and process.poll() is None:
