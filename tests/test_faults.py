@@ -39,7 +39,9 @@ FLAGS = [*TINY_FLAGS, "--patience", "None", "--checkpoint-every", "1", "--steps"
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
-    return tmp_path_factory.getbasetemp() / "jax-compilation-cache"
+    # Not the session's shared cache: these tests kill and starve processes, and JAX writes
+    # cache entries in place, so nothing they write may be read by other test modules.
+    return tmp_path_factory.mktemp("faults-compilation-cache")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -33,7 +33,9 @@ from rtrrl.training import METRIC_COLUMNS, LoopConfig
 
 @pytest.fixture(scope="module", autouse=True)
 def _compilation_cache(tmp_path_factory):
-    with persistent_compilation_cache(tmp_path_factory.getbasetemp() / "jax-compilation-cache"):
+    # A cache of this module's own: twice in a full run, reading the session's shared cache
+    # here crashed JAX in `deserialize_executable` (an entry written elsewhere was unreadable).
+    with persistent_compilation_cache(tmp_path_factory.mktemp("validation-compilation-cache")):
         yield
 
 
