@@ -1,25 +1,19 @@
-"""Ctrl-C, SIGTERM and SIGHUP, acted on where the run can save its work.
+"""SIGTERM and SIGHUP handled like Ctrl-C: schedulers (SLURM, Kubernetes) stop jobs with
+SIGTERM, and a closed terminal sends SIGHUP; both should save a checkpoint, not lose work."""
 
-Schedulers (SLURM, Kubernetes) stop jobs with SIGTERM and a closed terminal sends SIGHUP:
-both should save a checkpoint like Ctrl-C, not lose the run. And an exception raised
-straight from a signal handler can land anywhere: in the middle of a file write, or in a
-garbage-collection callback of JAX, which swallows it (Ctrl-C is then ignored and the run
-goes on). So the handler only records the signal, and `StopRequests.check` raises it at the
-points the caller chooses (between chunks, before compiling).
-"""
-
+import contextlib
 import signal
 import threading
-from types import TracebackType
+from collections.abc import Iterator
 
 STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP; a `KeyboardInterrupt`, so that every Ctrl-C path (checkpoint of the
-    last completed chunk, a message) runs for it too.
+    """Raised in the main thread on SIGTERM or SIGHUP; a `KeyboardInterrupt`, so that every
+    Ctrl-C path (checkpoint of the last completed chunk, a message) runs for it too.
 
     ``exit_code`` is the shell's convention for death by that signal: 128 + its number.
     """
@@ -29,49 +23,28 @@ class Terminated(KeyboardInterrupt):
         self.exit_code = 128 + signum
 
 
-class StopRequests:
-    """Within ``with StopRequests() as stops:``, Ctrl-C, SIGTERM and SIGHUP are recorded, and
-    ``stops.check()`` raises the first of them: `KeyboardInterrupt` for Ctrl-C, `Terminated`
-    for the others. A second Ctrl-C raises at once (a way out if a check never comes).
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` (main thread only; elsewhere
+    Python cannot install handlers, and the block changes nothing). A signal the process was
+    started ignoring stays ignored: ``nohup rtrrl train`` keeps running when its terminal
+    closes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        s: signal.getsignal(s) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN
+    }
 
-    Only the main thread can own signal handlers; elsewhere the block changes nothing. A
-    signal the process was started ignoring stays ignored: ``nohup rtrrl train`` keeps
-    running when its terminal closes, and so does a job started with ``&`` on Ctrl-C.
-    """
+    def handler(signum, frame):
+        for s in STOP_SIGNALS:  # a second signal must not cut the checkpoint's save short
+            signal.signal(s, signal.SIG_IGN)
+        raise Terminated(signum)
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopRequests":
-        if threading.current_thread() is threading.main_thread():
-            for s in STOP_SIGNALS:
-                handler = signal.getsignal(s)
-                if handler in (signal.SIG_IGN, None):
-                    continue
-                self._previous[s] = handler
-                signal.signal(s, self._record)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-
-    def _record(self, signum: int, frame: object) -> None:
-        if signum == signal.SIGINT and self.signum is not None:
-            raise KeyboardInterrupt
-        if self.signum is None:
-            self.signum = signum
-
-    def check(self) -> None:
-        """Raise the recorded stop request, if any."""
-        if self.signum is None:
-            return
-        if self.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(self.signum)
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

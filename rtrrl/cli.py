@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 import tyro
 
-from ._signals import StopRequests, Terminated
 from .config import TrainConfig, load_config_file
 
 
@@ -107,11 +106,7 @@ def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
 
 
 def _train(config: TrainConfig) -> int:
-    with StopRequests() as stops:  # Ctrl-C, SIGTERM, SIGHUP: acted on at the run's checks
-        return _train_until_stopped(config, stops)
-
-
-def _train_until_stopped(config: TrainConfig, stops: StopRequests) -> int:
+    from ._signals import Terminated, stop_signals_interrupt
     from .checkpoint import CHECKPOINT_NAME, CheckpointError
     from .runs import PLOT_NAME, SUMMARY_NAME, run_training
     from .training import NonFiniteError
@@ -119,7 +114,8 @@ def _train_until_stopped(config: TrainConfig, stops: StopRequests) -> int:
     if config.resume is None:
         config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
     try:
-        result = run_training(config, stop_check=stops.check)
+        with stop_signals_interrupt():
+            result = run_training(config)
     except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
         # Bad values, unknown ids, corrupt checkpoints, occupied folders: the message names
         # the culprit (status 2). A run that diverged is status 1.

@@ -160,20 +160,10 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 
-def run_training(
-    config: TrainConfig,
-    *,
-    progress: bool = True,
-    log=print,
-    stop_check: Callable[[], None] | None = None,
-) -> TrainResult:
+def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> TrainResult:
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
     The folder is locked for the run (`run_folder_lock`): a second process on it is refused.
-    `stop_check` is called before the folder is touched, before compiling and after every
-    chunk (once its metrics and checkpoint are written); a `KeyboardInterrupt` it raises
-    stops the run as Ctrl-C does (`rtrrl._signals.StopRequests.check` raises the signals the
-    command line received).
 
     Raises:
         FileExistsError: the output folder already holds a run and this is not a resume.
@@ -189,11 +179,9 @@ def run_training(
     algorithm = build_algorithm(config, env)
     if resuming and not out.is_dir():
         raise FileNotFoundError(f"No run folder at {out}: nothing to resume.")
-    stop_check = stop_check or (lambda: None)
-    stop_check()
     with run_folder_lock(out):
         return _run_in_locked_folder(
-            config, out, resuming, env, algorithm, cpu_threads, progress, log, stop_check
+            config, out, resuming, env, algorithm, cpu_threads, progress, log
         )
 
 
@@ -214,7 +202,6 @@ def _run_in_locked_folder(
     cpu_threads: str,
     progress: bool,
     log: Callable[[str], None],
-    stop_check: Callable[[], None],
 ) -> TrainResult:
     """`run_training` once `out` is locked: the checks of the folder, then the run
     (`env` and `algorithm` as built from `config`, `cpu_threads` as configured)."""
@@ -278,7 +265,6 @@ def _run_in_locked_folder(
         write_atomic(out / METRICS_NAME, metrics_text(book.rows))
         if book.chunk % config.checkpoint_every == 0:
             save(states, book)
-        stop_check()
 
     def on_interrupt(states, book: TrainProgress) -> None:
         write_atomic(out / METRICS_NAME, metrics_text(book.rows))
@@ -286,7 +272,6 @@ def _run_in_locked_folder(
         log(f"\nInterrupted: checkpoint saved. Continue with `rtrrl train --resume {out}`.")
 
     try:
-        stop_check()  # before the compilation: an early Ctrl-C need not wait for it
         result = train(
             algorithm,
             env,

@@ -7,7 +7,6 @@ coincide and the persistent compilation cache (switched on per test module by
 
 import contextlib
 import csv
-import os
 from pathlib import Path
 
 import equinox as eqx
@@ -33,21 +32,6 @@ NAN_ENV_ID = "test-RewardTurnsNaN-v0"
 # The reward of `RewardTurnsNaN` becomes NaN after this many steps of one environment: in the
 # fourth chunk of a run that evaluates every 500 steps.
 NAN_AFTER = 1750
-
-
-def subprocess_env(cache_dir: Path) -> dict[str, str]:
-    """The environment of an ``rtrrl`` subprocess whose results are compared bit for bit with
-    this test process: float64 with strict promotion (as `conftest.py` sets here), CPU, and
-    this process's persistent compilation cache."""
-    return {
-        **os.environ,
-        "JAX_ENABLE_X64": "1",
-        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
-        "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
 
 
 @contextlib.contextmanager

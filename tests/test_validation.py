@@ -4,7 +4,6 @@ message naming the value and what is allowed. Through the CLI the process prints
 
 import json
 import os
-import struct
 
 import jax
 import pytest
@@ -33,9 +32,7 @@ from rtrrl.training import METRIC_COLUMNS, LoopConfig
 
 @pytest.fixture(scope="module", autouse=True)
 def _compilation_cache(tmp_path_factory):
-    # A cache of this module's own: twice in a full run, reading the session's shared cache
-    # here crashed JAX in `deserialize_executable` (an entry written elsewhere was unreadable).
-    with persistent_compilation_cache(tmp_path_factory.mktemp("validation-compilation-cache")):
+    with persistent_compilation_cache(tmp_path_factory.getbasetemp() / "jax-compilation-cache"):
         yield
 
 
@@ -486,29 +483,4 @@ def test_only_regular_files_are_read_as_checkpoints(tmp_path, kind):
     else:
         path.symlink_to("/dev/zero")
     with pytest.raises(CheckpointError, match="is not a regular file"):
-        read_checkpoint_header(path)
-
-
-def _hand_made_checkpoint(path, header: bytes, payload: bytes = b"") -> None:
-    path.write_bytes(b"RTRRL-CHECKPOINT\n" + struct.pack("<Q", len(header)) + header + payload)
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (b"[" * 200_000, "nested too deeply"),
-        (json.dumps({"format": 2, "sha256": "0" * 64}).encode(), "not a checkpoint that rtrrl"),
-        (
-            json.dumps(
-                {"format": 2, "config": {}, "progress": {}, "sha256": "0", "extra": 1}
-            ).encode(),
-            "not a checkpoint that rtrrl",
-        ),
-    ],
-)
-def test_hand_made_checkpoint_headers_are_refused(tmp_path, header, expected):
-    """Missing or extra entries, or JSON nested 200k deep (a RecursionError before)."""
-    path = tmp_path / "checkpoint.rtrrl"
-    _hand_made_checkpoint(path, header)
-    with pytest.raises(CheckpointError, match=expected):
         read_checkpoint_header(path)
