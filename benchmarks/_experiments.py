@@ -29,8 +29,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from rtrrl.config import TrainConfig, build_algorithm, build_env
-from rtrrl.runs import write_atomic
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.runs import write_atomic
 from rtrrl.training import NonFiniteError, train
 
 RESULTS = Path(__file__).resolve().parent / "results"

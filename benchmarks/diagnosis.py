@@ -44,8 +44,8 @@ from _experiments import (
 )
 
 from rtrrl import envs, prng
-from rtrrl.config import TrainConfig, build_algorithm, build_env
-from rtrrl.runs import write_atomic
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.runs import write_atomic
 from rtrrl.training import train
 
 STEPS = 200_000

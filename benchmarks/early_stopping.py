@@ -48,8 +48,8 @@ from _experiments import (
 from stability import TASKS, _key
 
 from rtrrl import prng
-from rtrrl.config import TrainConfig, build_algorithm, build_env
-from rtrrl.runs import write_atomic
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.runs import write_atomic
 from rtrrl.training import train
 
 EPISODES = (8, 16, 32, 64)

@@ -56,8 +56,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from rtrrl.config import TrainConfig
-from rtrrl.runs import write_atomic
+from rtrrl.app.config import TrainConfig
+from rtrrl.app.runs import write_atomic
 
 LENGTHS = (4, 8, 16, 32, 64)
 WINDOW = 16

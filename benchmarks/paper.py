@@ -63,7 +63,7 @@ from _experiments import (
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtrrl.config import TrainConfig
+from rtrrl.app.config import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -507,7 +507,7 @@ def render_figure(store: ResultStore, path: Path) -> None:
 
 
 def write_report(store: ResultStore, subset: Subset, prefix: Path) -> None:
-    from rtrrl.runs import write_atomic
+    from rtrrl.app.runs import write_atomic
 
     notes_path = prefix.with_name(prefix.name + "_notes.md")
     notes = notes_path.read_text() if notes_path.exists() else None

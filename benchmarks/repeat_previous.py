@@ -31,9 +31,9 @@ from _experiments import RESULTS, duration, fmt, markdown_table
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtrrl.cli import main as cli
-from rtrrl.plotting import read_metrics
-from rtrrl.runs import write_atomic
+from rtrrl.app.cli import main as cli
+from rtrrl.app.plotting import read_metrics
+from rtrrl.app.runs import write_atomic
 
 FOLDER = RESULTS / "repeat_previous_long"
 FLAGS = [

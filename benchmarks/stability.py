@@ -58,8 +58,8 @@ from _experiments import (
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rtrrl.config import TrainConfig
-from rtrrl.runs import write_atomic
+from rtrrl.app.config import TrainConfig
+from rtrrl.app.runs import write_atomic
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,8 +40,8 @@ from _experiments import machine_info
 from envs import make_run as make_floor_run
 
 from rtrrl import prng
-from rtrrl.config import TrainConfig, build_algorithm, build_env
-from rtrrl.cpu_threads import ENV_VAR, configure_cpu_threads
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.cpu_threads import ENV_VAR, configure_cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -212,7 +212,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=None,
         help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core). `rtrrl train` picks 1 "
-        "for small steps (rtrrl.cpu_threads)",
+        "for small steps (rtrrl.app.cpu_threads)",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")

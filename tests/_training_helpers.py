@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental.compilation_cache import compilation_cache
 
-from rtrrl.checkpoint import load_checkpoint
-from rtrrl.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.checkpoint import load_checkpoint
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.envs import AbstractEpisodicEnvironment, Discrete
 from rtrrl.training import METRIC_COLUMNS, init_states
 

@@ -2,7 +2,7 @@
 float64, strict dtype promotion, and one XLA:CPU thread.
 
 The tests' steps are small, and small steps run faster on one thread than on a pool shared
-across cores (`rtrrl/cpu_threads.py`; the learning checks take 2:00 instead of 2:24). A
+across cores (`rtrrl/app/cpu_threads.py`; the learning checks take 2:00 instead of 2:24). A
 ``PJRT_NPROC`` already in the environment wins. Results do not depend on it.
 """
 

@@ -1,4 +1,4 @@
-"""Checkpoints (`rtrrl.checkpoint`): exact round trip, refusal of corrupt or mismatched files
+"""Checkpoints (`rtrrl.app.checkpoint`): exact round trip, refusal of corrupt or mismatched files
 with a clear message, and atomic writes."""
 
 import hashlib
@@ -19,9 +19,9 @@ from _training_helpers import (
     tiny_config,
 )
 
-from rtrrl import _files
-from rtrrl.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from rtrrl.config import build_algorithm, build_env
+from rtrrl.app import _files
+from rtrrl.app.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from rtrrl.app.config import build_algorithm, build_env
 from rtrrl.training import TrainProgress, init_states
 
 MAGIC = b"RTRRL-CHECKPOINT\n"

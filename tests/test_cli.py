@@ -1,4 +1,4 @@
-"""The ``rtrrl`` command (`rtrrl.cli.main`): ``train`` writes a complete run folder, ``--config``
+"""The ``rtrrl`` command (`rtrrl.app.cli.main`): ``train`` writes a complete run folder, ``--config``
 files (YAML, TOML) give defaults that flags override, ``eval``, ``plot`` and ``envs``."""
 
 import contextlib
@@ -17,8 +17,8 @@ from _training_helpers import (
     tiny_config,
 )
 
-from rtrrl._files import file_mode
-from rtrrl.cli import main
+from rtrrl.app._files import file_mode
+from rtrrl.app.cli import main
 from rtrrl.training import METRIC_COLUMNS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

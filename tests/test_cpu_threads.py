@@ -1,4 +1,4 @@
-"""`rtrrl.cpu_threads`: the automatic XLA:CPU thread count, and that no count changes a result."""
+"""`rtrrl.app.cpu_threads`: the automatic XLA:CPU thread count, and that no count changes a result."""
 
 import collections
 import json
@@ -16,9 +16,9 @@ from _training_helpers import (
     without_timing,
 )
 
-from rtrrl import cpu_threads
-from rtrrl.config import TrainConfig
-from rtrrl.runs import load_run_config
+from rtrrl.app import cpu_threads
+from rtrrl.app.config import TrainConfig
+from rtrrl.app.runs import load_run_config
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_an_explicit_count_too_late_warns_and_changes_nothing(monkeypatch):
 
 
 _TRAIN_AND_COUNT_POOL_THREADS = (
-    "import collections, os, sys; from rtrrl.cli import main; code = main(sys.argv[1:]); "
+    "import collections, os, sys; from rtrrl.app.cli import main; code = main(sys.argv[1:]); "
     "names = [open(f'/proc/self/task/{t}/comm').read().strip() "
     "for t in os.listdir('/proc/self/task')]; "
     "print('XLA pool threads:', sum('XLAEigen' in n for n in names)); sys.exit(code)"

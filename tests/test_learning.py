@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from rtrrl.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.training import train
 
 pytestmark = pytest.mark.slow

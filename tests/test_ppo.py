@@ -344,8 +344,8 @@ def test_hyperparameters_are_validated():
 
 
 def test_cli_trains_ppo_and_plot_overlays_algorithms(tmp_path):
-    from rtrrl import cli
-    from rtrrl.config import TrainConfig
+    from rtrrl.app import cli
+    from rtrrl.app.config import TrainConfig
 
     out = tmp_path / "ppo"
     argv = [
@@ -402,7 +402,7 @@ def test_cli_trains_ppo_and_plot_overlays_algorithms(tmp_path):
 
 
 def test_config_checks_ppo_options():
-    from rtrrl.config import TrainConfig
+    from rtrrl.app.config import TrainConfig
 
     with pytest.raises(ValueError, match="minibatches.*num_envs"):
         TrainConfig(algo="ppo", num_envs=3, minibatches=2)

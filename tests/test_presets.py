@@ -21,11 +21,11 @@ from _training_helpers import TINY_FLAGS, persistent_compilation_cache, read_row
 from rtrrl import presets
 from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
+from rtrrl.app.cli import main
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.runs import load_run_config
 from rtrrl.cells import CTRNN
-from rtrrl.cli import main
-from rtrrl.config import TrainConfig, build_algorithm, build_env
 from rtrrl.estimators import RFLO
-from rtrrl.runs import load_run_config
 from rtrrl.training import METRIC_COLUMNS, train
 
 

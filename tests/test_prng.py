@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rtrrl import prng
-from rtrrl.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 
 DRAWS = {
     "split": lambda k: jax.random.key_data(jax.random.split(k, 5)),

@@ -25,9 +25,9 @@ from _training_helpers import (
     without_timing,
 )
 
-from rtrrl.cli import main
+from rtrrl.app.cli import main
+from rtrrl.app.runs import load_run_config
 from rtrrl.envs import EnvSpec, _registry
-from rtrrl.runs import load_run_config
 
 STEPS = 4 * EVAL_EVERY
 # Constant step sizes: only such a run can be extended to a larger budget (with the default
@@ -124,14 +124,14 @@ def _wait_for(path, process, timeout):
     return True
 
 
-# `python -m rtrrl.cli` with Ctrl-C turned on. A process started in the background by a
+# `python -m rtrrl.app.cli` with Ctrl-C turned on. A process started in the background by a
 # non-interactive shell (CI, `nohup`, `cmd &`) ignores SIGINT (and under `nohup` SIGHUP), its
 # children inherit that, and Python then leaves them ignored: the test would send a signal
 # nobody receives.
 _CLI_WITH_CTRL_C = (
     "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "signal.signal(signal.SIGHUP, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
-    "runpy.run_module('rtrrl.cli', run_name='__main__')"
+    "runpy.run_module('rtrrl.app.cli', run_name='__main__')"
 )
 
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from _training_helpers import TINY_FLAGS, persistent_compilation_cache
 
-from rtrrl._run_lock import LOCK_NAME, run_folder_lock
-from rtrrl.cli import main
+from rtrrl.app._run_lock import LOCK_NAME, run_folder_lock
+from rtrrl.app.cli import main
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,7 +40,7 @@ def test_a_second_process_on_a_locked_folder_is_refused_naming_the_holder(tmp_pa
         [
             sys.executable,
             "-c",
-            "import sys, pathlib; from rtrrl._run_lock import run_folder_lock\n"
+            "import sys, pathlib; from rtrrl.app._run_lock import run_folder_lock\n"
             "with run_folder_lock(pathlib.Path(sys.argv[1])):\n"
             "    print('locked', flush=True); sys.stdin.read()",
             str(run),

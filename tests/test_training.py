@@ -21,7 +21,7 @@ from _training_helpers import (
 )
 
 from rtrrl import training
-from rtrrl.config import build_algorithm, build_env
+from rtrrl.app.config import build_algorithm, build_env
 from rtrrl.training import (
     ChunkPlan,
     LoopConfig,

@@ -12,10 +12,9 @@ from _training_helpers import TINY_FLAGS, persistent_compilation_cache
 
 from rtrrl import envs
 from rtrrl.algorithms import RTRRL
-from rtrrl.cells import CTRNN
-from rtrrl.checkpoint import CheckpointError, read_checkpoint_header
-from rtrrl.cli import main
-from rtrrl.config import (
+from rtrrl.app.checkpoint import CheckpointError, read_checkpoint_header
+from rtrrl.app.cli import main
+from rtrrl.app.config import (
     TrainConfig,
     build_algorithm,
     build_env,
@@ -23,10 +22,11 @@ from rtrrl.config import (
     parse_env_options,
     yaml_value,
 )
+from rtrrl.app.plotting import plot_runs
+from rtrrl.app.runs import run_training
+from rtrrl.cells import CTRNN
 from rtrrl.estimators import RFLO
 from rtrrl.heads import CategoricalActor
-from rtrrl.plotting import plot_runs
-from rtrrl.runs import run_training
 from rtrrl.training import METRIC_COLUMNS, LoopConfig
 
 

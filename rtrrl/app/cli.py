@@ -106,10 +106,10 @@ def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
 
 
 def _train(config: TrainConfig) -> int:
+    from ..training import NonFiniteError
     from ._signals import Terminated, stop_signals_interrupt
     from .checkpoint import CHECKPOINT_NAME, CheckpointError
     from .runs import PLOT_NAME, SUMMARY_NAME, run_training
-    from .training import NonFiniteError
 
     if config.resume is None:
         config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
@@ -179,7 +179,7 @@ def _plot(command: PlotCommand) -> int:
 
 
 def _envs(command: EnvsCommand) -> int:
-    from .envs import env_table
+    from ..envs import env_table
 
     print(env_table(command.source))
     return 0

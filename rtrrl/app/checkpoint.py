@@ -27,9 +27,9 @@ from typing import Any
 
 import equinox as eqx
 
+from .._types import PyTree
+from ..training import TrainProgress
 from ._files import write_bytes_atomic
-from ._types import PyTree
-from .training import TrainProgress
 
 CHECKPOINT_NAME = "checkpoint.rtrrl"
 _MAGIC = b"RTRRL-CHECKPOINT\n"

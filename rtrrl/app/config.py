@@ -18,13 +18,13 @@ import jax
 import tyro
 import yaml
 
-from . import envs, presets, prng
-from ._checks import check_field_types, expected_type
-from ._types import PRNGKey
-from .agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
-from .algorithms import PPO, RTRRL
-from .cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
-from .estimators import (
+from .. import envs, presets, prng
+from .._checks import check_field_types, expected_type
+from .._types import PRNGKey
+from ..agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
+from ..algorithms import PPO, RTRRL
+from ..cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
+from ..estimators import (
     RFLO,
     RTRL,
     AbstractGradientEstimator,
@@ -32,9 +32,9 @@ from .estimators import (
     LocalMSE,
     TruncatedBPTT,
 )
-from .heads import Backprop, FeedbackAlignment
-from .traces import AccumulatingTrace, DutchTrace
-from .training import LoopConfig
+from ..heads import Backprop, FeedbackAlignment
+from ..traces import AccumulatingTrace, DutchTrace
+from ..training import LoopConfig
 
 
 @dataclasses.dataclass(frozen=True)

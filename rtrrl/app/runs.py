@@ -25,16 +25,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from . import prng
-from ._files import write_bytes_atomic
-from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_lock
-from ._types import PRNGKey
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
-from .config import TrainConfig, build_algorithm, build_env
-from .cpu_threads import configure_cpu_threads
-from .envs import AbstractEnvironment
-from .plotting import plot_runs, read_metrics
-from .training import (
+from .. import prng
+from .._types import PRNGKey
+from ..envs import AbstractEnvironment
+from ..training import (
     METRIC_COLUMNS,
     ChunkPlan,
     NonFiniteError,
@@ -44,6 +38,12 @@ from .training import (
     reactivate,
     train,
 )
+from ._files import write_bytes_atomic
+from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_lock
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig, build_algorithm, build_env
+from .cpu_threads import configure_cpu_threads
+from .plotting import plot_runs, read_metrics
 
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.csv"
