@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check rtrrl tests benchmarks
-	$(BIN)/ruff format --check rtrrl tests benchmarks
+	$(BIN)/ruff check rtrrl tests benchmarks tools
+	$(BIN)/ruff format --check rtrrl tests benchmarks tools
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

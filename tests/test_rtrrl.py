@@ -39,7 +39,7 @@ from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import CTRNN, LRU, Identity
 from rtrrl.envs import AbstractEpisodicEnvironment, Box, Discrete
-from rtrrl.estimators import RFLO, RTRL
+from rtrrl.estimators import RFLO, RTRL, Frozen
 from rtrrl.heads import Backprop, CategoricalActor, Critic, FeedbackAlignment, GaussianActor
 from rtrrl.traces import DutchTrace
 
@@ -733,10 +733,10 @@ def test_observation_norm_feeds_running_standardised_observations():
 
 
 def test_freeze_cell_keeps_cell_parameters():
-    """``freeze_cell=True`` under ``sgd(1.0)``: the cell never changes (the heads do), and the
+    """A `Frozen` estimator (the echo-state ablation) under ``sgd(1.0)``: the cell never changes (the heads do), and the
     hidden state still follows the cell over the recorded inputs."""
     env = Toy()
-    alg = _rtrrl(_ctrnn(env), optimizer=PLAIN, freeze_cell=True, actor=_categorical())
+    alg = _rtrrl(_ctrnn(env), optimizer=PLAIN, estimator=Frozen(), actor=_categorical())
     states, inputs, _ = _record_episode(alg, env, 3, seed=6)
     first, last = states[0], states[-1]
     _assert_trees_close(last.params.cell, first.params.cell, rtol=0, atol=0, what="cell")

@@ -53,6 +53,15 @@ def checkpoint_parts(folder: Path) -> tuple[dict, list[np.ndarray]]:
     return header, arrays
 
 
+def _progress_without_timings(progress: dict) -> dict:
+    """The checkpoint's loop bookkeeping without wall-clock entries (also inside its rows)."""
+    kept = {k: v for k, v in progress.items() if k not in _TIMING_PROGRESS}
+    kept["rows"] = [
+        {k: v for k, v in row.items() if k not in _TIMING_COLUMNS} for row in kept.get("rows", [])
+    ]
+    return kept
+
+
 def compare(a: Path, b: Path) -> list[str]:
     """Every difference between run folders `a` and `b` (empty: identical)."""
     problems = []
@@ -60,7 +69,7 @@ def compare(a: Path, b: Path) -> list[str]:
     if not rows_a:
         problems.append(f"{a}/metrics.csv has no rows")
     if rows_a != rows_b:
-        changed = [i for i, (x, y) in enumerate(zip(rows_a, rows_b)) if x != y]
+        changed = [i for i, (x, y) in enumerate(zip(rows_a, rows_b, strict=False)) if x != y]
         problems.append(
             f"metrics.csv differs: {len(rows_a)} vs {len(rows_b)} rows, first differing row "
             f"{changed[0] if changed else min(len(rows_a), len(rows_b))}"
@@ -75,14 +84,13 @@ def compare(a: Path, b: Path) -> list[str]:
         )
         problems.append(f"checkpoint configs differ in {keys}")
     progress_a, progress_b = (
-        {k: v for k, v in h["progress"].items() if k not in _TIMING_PROGRESS}
-        for h in (header_a, header_b)
+        _progress_without_timings(h["progress"]) for h in (header_a, header_b)
     )
     if progress_a != progress_b:
         problems.append("checkpoint progress differs (timings aside)")
     if len(arrays_a) != len(arrays_b):
         problems.append(f"checkpoints hold {len(arrays_a)} vs {len(arrays_b)} arrays")
-    for index, (x, y) in enumerate(zip(arrays_a, arrays_b)):
+    for index, (x, y) in enumerate(zip(arrays_a, arrays_b, strict=False)):
         if x.shape != y.shape or x.dtype != y.dtype:
             problems.append(f"array {index}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}")
         elif not np.array_equal(x, y, equal_nan=True):

@@ -1,8 +1,8 @@
 """Learners: `RTRRL` (online recurrent actor-critic); baselines (`PPO` with BPTT) build on the
 same pieces."""
 
+from ..agent import AgentParams as AgentParams, first_episode_returns as first_episode_returns
 from ._abstract import AbstractAlgorithm as AbstractAlgorithm, StepMetrics as StepMetrics
-from ._evaluate import first_episode_returns as first_episode_returns
 from ._ppo import (
     PPO as PPO,
     clipped_surrogate_loss as clipped_surrogate_loss,
@@ -17,8 +17,10 @@ from ._ppo_state import (
 )
 from ._rtrrl import RTRRL as RTRRL
 from ._rtrrl_state import (
-    AgentParams as AgentParams,
+    Acted as Acted,
     EnvCarry as EnvCarry,
+    Learned as Learned,
     RTRRLState as RTRRLState,
+    StepGradients as StepGradients,
     Traces as Traces,
 )

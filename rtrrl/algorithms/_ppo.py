@@ -8,26 +8,13 @@ import jax.numpy as jnp
 import optax
 
 from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar, Shaped
+from ..agent import Agent, AgentParams, ReturnStd
 from ..cells import AbstractCell
-from ..envs import (
-    AbstractEnvironment,
-    Box,
-    Discrete,
-    RunningMeanStd,
-    meta_rl_input,
-    meta_rl_input_size,
-)
-from ..heads import AbstractActor, CategoricalActor, Critic, GaussianActor
+from ..envs import AbstractEnvironment
+from ..heads import AbstractActor, Critic
 from ._abstract import AbstractAlgorithm, StepMetrics
-from ._evaluate import first_episode_returns
 from ._ppo_state import LossTerms, PPOEnvCarry, PPOState, Segment
-from ._rtrrl_state import AgentParams
 
-# Reward scaling is RTRRL's (see `RTRRL.scale_rewards`): rewards are divided by
-# sqrt(Var[G] + ε) of the running discounted return, whose statistics start from one
-# pseudo-sample of variance 1. The same numbers keep the two learners' inputs comparable.
-_RETURN_EPSILON = 1e-8
-_RETURN_PRIOR_COUNT = 1.0
 # Adam's ε of the common PPO implementations (Huang et al. 2022, "The 37 implementation
 # details of PPO"); 1e-8 makes early updates of rarely-excited weights needlessly large.
 _ADAM_EPSILON = 1e-5
@@ -232,34 +219,22 @@ class PPO(AbstractAlgorithm):
         """One iteration takes ``rollout_length`` steps in each of `num_envs` environments."""
         return self.rollout_length * num_envs
 
+    @property
+    def agent(self) -> Agent:
+        """The acting side, shared with `RTRRL`: the Meta-RL input, rewards divided by the
+        std of the discounted return (``scale_rewards``), raw observations, and the paper's
+        Gaussian head (log-scale read from the cell, log-probability of the raw sample)."""
+        return Agent(
+            meta_rl=self.meta_rl,
+            reward_scale=ReturnStd() if self.scale_rewards else None,
+            observation_norm=None,
+            censored_actions=False,
+            state_dependent_std=True,
+        )
+
     def input_size(self, env: AbstractEnvironment) -> int:
         """Size of ``x_t`` in `env`; the cell's ``input_size`` must equal it."""
-        return meta_rl_input_size(env) if self.meta_rl else env.observation_size
-
-    def _heads(self, key: PRNGKey, env: AbstractEnvironment) -> tuple[AbstractActor, Critic]:
-        actor_key, critic_key = jax.random.split(key)
-        features = self.cell.feature_size
-        space = env.action_space
-        actor = self.actor
-        if actor is None:
-            if isinstance(space, Discrete):
-                actor = CategoricalActor(features, space.n, key=actor_key)
-            else:
-                actor = GaussianActor(features, space.low, space.high, key=actor_key)
-        fits = (isinstance(actor, CategoricalActor) and isinstance(space, Discrete)) or (
-            isinstance(actor, GaussianActor) and isinstance(space, Box)
-        )
-        if not fits:
-            raise ValueError(
-                f"PPO: a {type(actor).__name__} cannot act in {env.name}, whose action space "
-                f"is {space}. Leave `actor=None` to build the matching head."
-            )
-        if isinstance(actor, CategoricalActor) and actor.num_actions != space.n:
-            raise ValueError(
-                f"PPO: the actor has {actor.num_actions} actions but {env.name} has {space.n}."
-            )
-        critic = self.critic if self.critic is not None else Critic(features, key=critic_key)
-        return actor, critic
+        return self.agent.input_size(env)
 
     def _optimizer(self) -> optax.GradientTransformation:
         clip = (
@@ -283,17 +258,17 @@ class PPO(AbstractAlgorithm):
                 f"PPO.init: `minibatches` ({self.minibatches}) must divide `num_envs` "
                 f"({num_envs}): minibatches are groups of whole environment sequences."
             )
-        expected = self.input_size(env)
-        if self.cell.input_size != expected:
-            what = (
-                "observation, previous action, previous reward" if self.meta_rl else "observation"
-            )
-            raise ValueError(
-                f"PPO.init: the cell reads {self.cell.input_size} inputs but {env.name} gives "
-                f"{expected} ({what}). Build the cell with input_size={expected}."
-            )
+        agent = self.agent
+        agent.check_cell(self.cell, env, "PPO.init")
         head_key, env_key = jax.random.split(key)
-        actor, critic = self._heads(head_key, env)
+        actor, critic = agent.heads(
+            head_key,
+            env,
+            self.cell.feature_size,
+            actor=self.actor,
+            critic=self.critic,
+            owner="PPO",
+        )
         params = AgentParams(self.cell, actor, critic)
         with jax.numpy_dtype_promotion("standard"):  # optax mixes int and float counters.
             opt_state = self._optimizer().init(_trainable(params))
@@ -317,24 +292,11 @@ class PPO(AbstractAlgorithm):
             params=params,
             opt_state=opt_state,
             envs=jax.vmap(carry_for)(obs, env_state),
-            return_stats=RunningMeanStd(initial_count=_RETURN_PRIOR_COUNT, dtype=dtype),
+            return_stats=agent.init_return_stats(dtype),
             iteration=jnp.zeros((), jnp.int32),
         )
 
     # ------------------------------------------------------------------ the model
-
-    def _input(self, obs, prev_action, prev_reward, episode_start, env: AbstractEnvironment):
-        """``x_t``: the Meta-RL input ``[o_t, a_{t-1}, r_t]``, or ``o_t`` alone."""
-        if not self.meta_rl:
-            return obs
-        return meta_rl_input(
-            obs, prev_action, prev_reward, env.action_space, episode_start=episode_start
-        )
-
-    def _env_action(self, actor: AbstractActor, action: Array) -> Array:
-        # Gaussian samples are unbounded (their log-probability is what PPO's ratio needs);
-        # the environment receives them clipped into its box.
-        return actor.clip_action(action) if isinstance(actor, GaussianActor) else action
 
     def unroll(
         self,
@@ -407,13 +369,14 @@ class PPO(AbstractAlgorithm):
         params = state.params
         num_envs = state.envs.obs.shape[0]
         start_hidden = params.cell.init_hidden()
+        agent = self.agent
 
         def one_step(loop, step_key):
             envs, return_stats = loop
             act_keys, env_keys = jnp.split(jax.random.split(step_key, 2 * num_envs), 2)
 
             def act(carry: PPOEnvCarry, act_key, env_key):
-                x = self._input(
+                x = agent.input(
                     carry.obs, carry.prev_action, carry.prev_reward, carry.episode_start, env
                 )
                 hidden = params.cell(jnp.where(carry.episode_start, start_hidden, carry.hidden), x)
@@ -422,7 +385,7 @@ class PPO(AbstractAlgorithm):
                 action = params.actor.sample_from(z, key=act_key)
                 log_prob = params.actor.log_prob_from(z, action)
                 value = params.critic(features)
-                executed = self._env_action(params.actor, action)
+                executed = agent.env_action(params.actor, action)
                 step = env.step(env_key, carry.env_state, executed)
                 return (x, hidden, action, executed, log_prob, value), step
 
@@ -432,16 +395,14 @@ class PPO(AbstractAlgorithm):
             starts = envs.episode_start
 
             # Shared reward scale, updated once per step from every environment (as RTRRL).
-            discounted = envs.discounted_return * self.gamma + reward
-            if self.scale_rewards:
-                return_stats = return_stats.update(discounted)
-                reward = reward / return_stats.std(_RETURN_EPSILON)
-            discounted = jnp.where(info.terminated, jnp.zeros_like(discounted), discounted)
+            reward, return_stats, discounted = agent.scale_rewards(
+                return_stats, envs.discounted_return, reward, info.terminated, self.gamma
+            )
 
             # V(o_{t+1}) from the observation before the automatic reset: equal to the next
             # step's V_t when the episode continues, and the bootstrap at a time-limit cut.
             def bootstrap(hidden, action, reward, final_obs):
-                x_next = self._input(final_obs, action, reward, jnp.zeros((), bool), env)
+                x_next = agent.input(final_obs, action, reward, jnp.zeros((), bool), env)
                 return params.critic(params.cell.output(params.cell(hidden, x_next)))
 
             next_value = jax.vmap(bootstrap)(hidden, executed, reward, info.final_observation)
@@ -590,25 +551,13 @@ class PPO(AbstractAlgorithm):
         The agent sees the training input pipeline (the same Meta-RL input and the same, now
         frozen, reward scale), as RTRRL's evaluation does.
         """
-        params = state.params
-
-        def policy(memory, obs, raw_reward, is_first, policy_key):
-            hidden, prev_action = memory
-            hidden = jnp.where(is_first, params.cell.init_hidden(), hidden)
-            reward = raw_reward
-            if self.scale_rewards:
-                reward = raw_reward / state.return_stats.std(_RETURN_EPSILON)
-            x = self._input(obs, prev_action, reward, is_first, env)
-            hidden = params.cell(hidden, x)
-            z = params.actor.preactivation(params.cell.output(hidden))
-            if greedy:
-                action = params.actor.mode_from(z)
-            else:
-                action = params.actor.sample_from(z, key=policy_key)
-            executed = self._env_action(params.actor, action)
-            return executed, (hidden, executed)
-
-        memory = (params.cell.init_hidden(), env.action_space.zero())
-        return first_episode_returns(
-            env, policy, memory, key, num_envs=num_envs, num_steps=num_steps
+        return self.agent.evaluate(
+            state.params,
+            state.return_stats,
+            None,
+            env,
+            key,
+            num_envs=num_envs,
+            num_steps=num_steps,
+            greedy=greedy,
         )

@@ -1,21 +1,14 @@
-"""Typed state of the RTRRL learner: named Modules, not a long carry tuple."""
+"""Typed records of the RTRRL learner: its state, and what each phase of a step hands to the
+next (named Modules, not positional tuples)."""
 
 from typing import Any
 
 import equinox as eqx
 
 from .._types import Array, Bool, Float, Int, PyTree, Scalar
-from ..cells import AbstractCell
+from ..agent import AgentParams
 from ..envs import RunningMeanStd
-from ..heads import AbstractActor, Critic, FeedbackMatrices
-
-
-class AgentParams(eqx.Module):
-    """Everything trained: the cell, the actor and the critic (shared by all environments)."""
-
-    cell: AbstractCell
-    actor: AbstractActor
-    critic: Critic
+from ..heads import FeedbackMatrices
 
 
 class Traces(eqx.Module):
@@ -76,3 +69,46 @@ class RTRRLState(eqx.Module):
     average_reward: Scalar
     iteration: Int[Array, ""]
     observation_stats: RunningMeanStd | None = None
+
+
+class Acted(eqx.Module):
+    """What the *act* phase leaves for one environment: ``h_t`` and the estimator's ``Ĵ_t``
+    after reading ``x_t``, the features ``y_t``, the actor's pre-activation ``z_t``, the
+    sampled action ``a_t``, the ``executed`` one (clipped into the action box) and
+    ``v_t = v̂(y_t)``."""
+
+    hidden: Array
+    estimator: PyTree[Any]
+    features: Float[Array, " features"]
+    preactivation: Array
+    action: Array
+    executed: Array
+    value: Scalar
+
+
+class StepGradients(eqx.Module):
+    """This step's gradients of one environment, before the traces take them in.
+
+    ``value``: ``∇v̂`` (critic-shaped); ``log_prob``, ``entropy``: ``∇ log π(a_t)`` and ``∇H``
+    (actor-shaped); ``cell``: ``Ĵ_tᵀ (η_C g_C + η_A g_A)`` and ``cell_entropy``: ``Ĵ_tᵀ g_H``
+    (cell-shaped), where ``g`` are the heads' output errors carried to the features by the
+    feedback matrices. ``value``, ``log_prob`` and ``cell`` are clipped together to the
+    learner's ``max_grad_norm``.
+    """
+
+    value: PyTree[Any]
+    log_prob: PyTree[Any]
+    entropy: PyTree[Any]
+    cell: PyTree[Any]
+    cell_entropy: PyTree[Any]
+
+
+class Learned(eqx.Module):
+    """What the *learn* phases leave for one environment: the ascent ``directions`` (shaped
+    like the trainable `AgentParams`), the new ``traces``, the TD error ``δ`` and the
+    bootstrap value ``v_{t+1}``."""
+
+    directions: AgentParams
+    traces: Traces
+    td_error: Scalar
+    value_next: Scalar

@@ -21,20 +21,21 @@ import yaml
 from .. import envs, presets, prng
 from .._checks import check_field_types, expected_type
 from .._types import PRNGKey
-from ..agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
+from ..agent import ReturnRMS
 from ..algorithms import PPO, RTRRL
-from ..cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
-from ..estimators import (
-    RFLO,
-    RTRL,
-    AbstractGradientEstimator,
-    IncompatibleCellError,
-    LocalMSE,
-    TruncatedBPTT,
-)
-from ..heads import Backprop, FeedbackAlignment
-from ..traces import AccumulatingTrace, DutchTrace
+from ..cells import CTRNN, AbstractCell
+from ..estimators import AbstractGradientEstimator, IncompatibleCellError
 from ..training import LoopConfig
+from .parts import (
+    CellPart,
+    EnvPart,
+    EstimatorPart,
+    PPOPart,
+    RTRRLPart,
+    RunParts,
+    field_default,
+)
+from .registry import CELLS, ESTIMATORS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,13 +52,17 @@ class TrainConfig:
     algo: Literal["rtrrl", "ppo"] = "rtrrl"
     """Learner: ``rtrrl`` (online, the paper's method) or ``ppo`` (recurrent PPO trained by
     backpropagation through time, the paper's baseline; see the PPO options below)."""
-    cell: Literal["ctrnn", "lru", "lstm", "gru", "linear"] = "ctrnn"
-    """Recurrent cell; ``linear`` is linear TD(λ) on the raw input (no recurrent cell).
-    ``lstm`` and ``gru`` suit ``--algo ppo``; with RTRRL they need an estimator that serves any
-    cell (rtrl, local-mse, tbptt)."""
-    estimator: Literal["rflo", "rtrl", "local-mse", "tbptt"] = "rflo"
-    """Online gradient estimator of the cell."""
-    window: int = 8
+    cell: str = "ctrnn"
+    """Recurrent cell: ``ctrnn``, ``lru``, ``lstm``, ``gru``, ``linear`` (linear TD(λ) on the raw
+    input, no recurrent cell), a name registered in `rtrrl.app.registry.CELLS`, or an import
+    path ``module:Class`` built as ``Class(input_size, hidden_size, key=key)``. ``lstm`` and
+    ``gru`` suit ``--algo ppo``; with RTRRL they need an estimator that serves any cell (rtrl,
+    local-mse, tbptt)."""
+    estimator: str = "rflo"
+    """Online gradient estimator of the cell: ``rflo``, ``rtrl``, ``local-mse``, ``tbptt``, a
+    name registered in `rtrrl.app.registry.ESTIMATORS`, or an import path ``module:Class``
+    built as ``Class()``."""
+    window: int = 8  # the command line's choice: `TruncatedBPTT` has no default window
     """Truncation window of ``--estimator tbptt``."""
     feedback: Literal["backprop", "alignment"] = "backprop"
     """How head errors reach the cell: head weights, or fixed random matrices."""
@@ -86,78 +91,78 @@ class TrainConfig:
     """Motor (output-layer) neurons of ``--wiring ncp``."""
     hidden_size: int = 32
     """Number of neurons N."""
-    dt: float = 1.0
+    dt: float = field_default(CTRNN, "dt")
     """CTRNN Euler step."""
     steps: int = 1_000_000
     """Environment steps per seed."""
-    num_envs: int = 1
+    num_envs: int = field_default(LoopConfig, "num_envs")
     """Parallel environments per seed (the paper uses 1)."""
-    seeds: int = 1
+    seeds: int = field_default(LoopConfig, "num_seeds")
     """Number of seeds, trained together in one compiled program."""
-    seed: int = 0
+    seed: int = field_default(LoopConfig, "seed")
     """First seed; seeds are seed, seed+1, ..."""
-    gamma: float = 0.99
-    lambda_actor: float = 0.99
-    lambda_critic: float = 0.99
-    lambda_cell: float = 0.99
-    lr_actor: float = 1e-3
-    lr_critic: float = 1e-3
-    lr_cell: float = 1e-3
+    gamma: float = field_default(RTRRL, "gamma")
+    lambda_actor: float = field_default(RTRRL, "lambda_actor")
+    lambda_critic: float = field_default(RTRRL, "lambda_critic")
+    lambda_cell: float = field_default(RTRRL, "lambda_cell")
+    lr_actor: float = field_default(RTRRL, "lr_actor")
+    lr_critic: float = field_default(RTRRL, "lr_critic")
+    lr_cell: float = field_default(RTRRL, "lr_cell")
     lr_decay: Literal["none", "linear"] | None = None
     """RTRRL: ``linear`` lowers every step size linearly to zero at the end of ``--steps`` (a
     resume then keeps ``--steps``); ``none``: constant, as in the paper (unset: the preset's,
     ``linear`` for ``default``)."""
-    eta_actor: float = 1.0
+    eta_actor: float = field_default(RTRRL, "eta_actor")
     """Weight of the actor's error in the recurrent trace (η_A)."""
-    eta_critic: float = 1.0
+    eta_critic: float = field_default(RTRRL, "eta_critic")
     """Weight of the critic's error in the recurrent trace (η_C)."""
-    eta_entropy: float = 1e-5
+    eta_entropy: float = field_default(RTRRL, "eta_entropy")
     """Entropy regularisation (η_H)."""
     max_grad_norm: float | None = None
     """Gradient global-norm clip; unset: the learner's default (RTRRL 1.0, PPO 0.5); 0: off.
     RTRRL clips each step's gradient before the traces, PPO each minibatch gradient."""
-    average_reward: bool = False
+    average_reward: bool = field_default(RTRRL, "average_reward")
     """Average-reward TD for continuing tasks."""
-    scale_rewards: bool = True
+    scale_rewards: bool = field_default(PPO, "scale_rewards")
     """Scale rewards by statistics of the discounted return (see --reward-scale)."""
-    meta_rl: bool = True
+    meta_rl: bool = field_default(RTRRL, "meta_rl")
     """Feed previous action and reward to the cell."""
     freeze_cell: bool = False
     """Never train the cell (echo-state ablation)."""
-    rollout_length: int = 128
+    rollout_length: int = field_default(PPO, "rollout_length")
     """PPO: steps per environment in each rollout segment (the BPTT length)."""
-    epochs: int = 4
+    epochs: int = field_default(PPO, "epochs")
     """PPO: passes over each segment."""
-    minibatches: int = 1
+    minibatches: int = field_default(PPO, "minibatches")
     """PPO: minibatches per epoch, split along environments (must divide num_envs)."""
-    clip_eps: float = 0.2
+    clip_eps: float = field_default(PPO, "clip_eps")
     """PPO: ε of the clipped surrogate (and of the value clip)."""
-    clip_value: bool = True
+    clip_value: bool = field_default(PPO, "clip_value")
     """PPO: clip the value loss around the rollout's values."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = field_default(PPO, "gae_lambda")
     """PPO: λ of generalised advantage estimation."""
-    vf_coef: float = 0.5
+    vf_coef: float = field_default(PPO, "vf_coef")
     """PPO: weight of the value loss."""
-    ent_coef: float = 0.01
+    ent_coef: float = field_default(PPO, "ent_coef")
     """PPO: weight of the entropy bonus."""
-    lr: float = 1e-3
+    lr: float = field_default(PPO, "lr")
     """PPO: Adam step size."""
-    eval_every: int = 10_000
+    eval_every: int = field_default(LoopConfig, "eval_every")
     """Environment steps (per seed) between evaluations."""
-    eval_envs: int = 16
+    eval_envs: int = field_default(LoopConfig, "eval_envs")
     """Episodes per evaluation (one per environment; one evaluation's noise falls like
     1/sqrt(episodes): see benchmarks/results/early_stopping.md)."""
-    eval_steps: int | None = None
+    eval_steps: int | None = field_default(LoopConfig, "eval_steps")
     """Steps per evaluation (default: the environment's episode limit, else 1000)."""
-    greedy_eval: bool = False
+    greedy_eval: bool = field_default(LoopConfig, "greedy_eval")
     """Evaluate the most likely action instead of sampling."""
-    diagnostics: bool = False
+    diagnostics: bool = field_default(LoopConfig, "diagnostics")
     """Add learner statistics to metrics.csv at every evaluation (saturated neurons, τ range,
     parameter norms, Adam's steps, policy entropy, ...; see `RTRRL.diagnostics`)."""
-    patience: int | None = None
+    patience: int | None = field_default(LoopConfig, "patience")
     """Stop a seed after this many evaluations without a new best of its smoothed return (unset:
     never, the default: every seed runs the whole budget)."""
-    patience_window: int = 5
+    patience_window: int = field_default(LoopConfig, "patience_window")
     """Early stopping compares the mean of this many consecutive evaluations (1: each one)."""
     out: Path | None = None
     """Run folder (default: runs/<env>-<cell>-<estimator>-seed<seed>-<date>-<time>)."""
@@ -197,6 +202,9 @@ class TrainConfig:
         for name in ("eta_actor", "eta_critic", "eta_entropy", "vf_coef", "ent_coef"):
             _check(name, getattr(self, name), lambda v: v >= 0.0, ">= 0")
         _check("density", self.density, lambda v: 0.0 < v <= 1.0, "in (0, 1]")
+        # Unknown names and import paths that do not resolve fail here, naming the flag.
+        CELLS.resolve(self.cell)
+        ESTIMATORS.resolve(self.estimator)
         # Seeds become 32-bit keys: a larger one would wrap around to a seed of another run.
         _check("seed", self.seed, lambda v: 0 <= v <= _MAX_SEED, f"an integer in [0, {_MAX_SEED}]")
         if self.seed + self.seeds - 1 > _MAX_SEED:
@@ -247,12 +255,58 @@ class TrainConfig:
                     f"{self.minibatches}."
                 )
 
+    def parts(self) -> RunParts:
+        """This configuration as nested typed parts (`rtrrl.app.parts`), each with a
+        ``build()``: the flat flags map into them, unset settings take the preset's value and
+        the learners' own defaults."""
+        config = self.resolved()
+        cell = CellPart(
+            name=config.cell,
+            hidden_size=config.hidden_size,
+            dt=config.dt,
+            wiring=config.wiring,
+            density=config.density,
+            motor_neurons=config.motor_neurons,
+        )
+        # The identity feature map has no parameters: any exact estimator is free.
+        estimator = EstimatorPart(
+            name="local-mse" if config.cell == "linear" else config.estimator,
+            window=config.window,
+            frozen=config.freeze_cell,
+        )
+        shared = dict(gamma=config.gamma, meta_rl=config.meta_rl)
+        if config.algo == "ppo":
+            names = [f.name for f in dataclasses.fields(PPOPart) if f.name not in shared]
+            learner = PPOPart(
+                **shared,
+                **{n: getattr(config, n) for n in names if n != "max_grad_norm"},
+                max_grad_norm=_grad_norm(config.max_grad_norm, PPOPart.max_grad_norm),
+            )
+        else:
+            learner = RTRRLPart(
+                **shared,
+                **{
+                    n: getattr(config, n)
+                    for n in _RTRRL_FLAGS
+                    if n not in ("reward_scale", "max_grad_norm")
+                },
+                max_grad_norm=_grad_norm(config.max_grad_norm, RTRRLPart.max_grad_norm),
+                reward_scale=config.reward_scale if config.scale_rewards else None,
+                decay_updates=(
+                    max(1, config.steps // config.num_envs) if config.lr_decay == "linear" else None
+                ),
+            )
+        env = EnvPart(config.env, tuple(parse_env_options(config).items()))
+        return RunParts(env, cell, estimator, learner, config.loop())
+
     def run_name(self) -> str:
+        # An import path names the run by its class: `mypkg.cells:TanhRNN` -> `TanhRNN`.
+        cell, estimator = (name.rpartition(":")[2] for name in (self.cell, self.estimator))
         if self.algo == "ppo":
-            return f"{self.env.replace('/', '-')}-ppo-{self.cell}-seed{self.seed}"
-        parts = [self.env.replace("/", "-"), self.cell]
+            return f"{self.env.replace('/', '-')}-ppo-{cell}-seed{self.seed}"
+        parts = [self.env.replace("/", "-"), cell]
         if self.cell != "linear":
-            parts.append(self.estimator)
+            parts.append(estimator)
         return "-".join(parts) + f"-seed{self.seed}"
 
     def out_dir(self) -> Path:
@@ -319,6 +373,34 @@ class TrainConfig:
             patience_window=self.patience_window,
             diagnostics=self.diagnostics,
         )
+
+
+# TrainConfig entries that RTRRLPart takes under the same name.
+_RTRRL_FLAGS = (
+    "lambda_actor",
+    "lambda_critic",
+    "lambda_cell",
+    "lr_actor",
+    "lr_critic",
+    "lr_cell",
+    "eta_actor",
+    "eta_critic",
+    "eta_entropy",
+    "average_reward",
+    "feedback",
+    "critic_trace",
+    "reward_scale",
+    "normalize_observations",
+    "censored_actions",
+    "state_dependent_std",
+)
+
+
+def _grad_norm(flag: float | None, default: float | None) -> float | None:
+    """``--max-grad-norm``: unset means the learner's `default`, 0 means no clipping."""
+    if flag is None:
+        return default
+    return None if flag == 0 else flag
 
 
 PRESET_FLAGS = (
@@ -506,134 +588,31 @@ def parse_env_options(config: TrainConfig) -> dict[str, Any]:
 
 def build_env(config: TrainConfig) -> envs.AbstractEnvironment:
     """The environment of `config` (unknown ids and options fail with suggestions)."""
-    return envs.make(config.env, **parse_env_options(config))
+    return config.parts().env.build()
 
 
 def build_estimator(config: TrainConfig) -> AbstractGradientEstimator:
-    if config.cell == "linear":
-        # The identity feature map has no parameters: any exact estimator is free.
-        return LocalMSE()
-    if config.estimator == "rflo":
-        return RFLO()
-    if config.estimator == "rtrl":
-        return RTRL()
-    if config.estimator == "local-mse":
-        return LocalMSE()
-    return TruncatedBPTT(config.window)
+    """The estimator of `config` (`rtrrl.estimators.Frozen` with ``--freeze-cell``)."""
+    return config.parts().estimator.build()
 
 
 def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> AbstractCell:
-    if config.cell == "linear":
-        return Identity(input_size)
-    if config.cell == "lru":
-        return LRU(input_size, config.hidden_size, key=key)
-    if config.cell == "lstm":
-        return LSTM(input_size, config.hidden_size, key=key)
-    if config.cell == "gru":
-        return GRU(input_size, config.hidden_size, key=key)
-    wiring = None
-    if config.wiring == "random":
-        wiring = RandomSparse(config.density)
-    elif config.wiring == "ncp":
-        if config.motor_neurons >= config.hidden_size:
-            raise ValueError(
-                f"`motor_neurons` (--motor-neurons) must be < hidden_size ({config.hidden_size}), "
-                f"got {config.motor_neurons}."
-            )
-        wiring = NCP(config.motor_neurons, density=config.density)
-    return CTRNN(input_size, config.hidden_size, key=key, dt=config.dt, wiring=wiring)
-
-
-def _grad_norm(config: TrainConfig, *, default: float) -> float | None:
-    """``--max-grad-norm``: None means the learner's `default`, 0 means no clipping."""
-    if config.max_grad_norm is None:
-        return default
-    return None if config.max_grad_norm == 0 else config.max_grad_norm
-
-
-def _reward_scale(config: TrainConfig) -> ReturnRMS | ReturnStd | None:
-    if not config.scale_rewards:
-        return None
-    return ReturnRMS() if config.preset_value("reward_scale") == "rms" else ReturnStd()
-
-
-def _ppo_factory(config: TrainConfig, input_size: int):
-    """``key -> PPO`` with the cell of `config` and its PPO options."""
-
-    def make(key: PRNGKey) -> PPO:
-        return PPO(
-            cell=build_cell(config, input_size, key=key),
-            rollout_length=config.rollout_length,
-            epochs=config.epochs,
-            minibatches=config.minibatches,
-            gamma=config.gamma,
-            gae_lambda=config.gae_lambda,
-            clip_eps=config.clip_eps,
-            clip_value=config.clip_value,
-            vf_coef=config.vf_coef,
-            ent_coef=config.ent_coef,
-            lr=config.lr,
-            max_grad_norm=_grad_norm(config, default=0.5),
-            scale_rewards=config.scale_rewards,
-            meta_rl=config.meta_rl,
-        )
-
-    return make
+    """The cell of `config` reading `input_size` inputs, drawn from `key`."""
+    return config.parts().cell.build(input_size, key=key)
 
 
 def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
     """A function ``key -> RTRRL`` or ``key -> PPO`` (``--algo``; each seed draws its own
     cell), checked once here."""
-    input_size = envs.meta_rl_input_size(env) if config.meta_rl else env.observation_size
-    if config.algo == "ppo":
-        make_ppo = _ppo_factory(config, input_size)
-        jax.eval_shape(
-            lambda key: make_ppo(key).init(key, env, num_envs=config.num_envs),
-            prng.key(config.seed),
-        )
-        return make_ppo
-
-    def make(key: PRNGKey) -> RTRRL:
-        cell_key, feedback_key = jax.random.split(key)
-        feedback = (
-            FeedbackAlignment(key=feedback_key) if config.feedback == "alignment" else Backprop()
-        )
-        return RTRRL(
-            cell=build_cell(config, input_size, key=cell_key),
-            estimator=build_estimator(config),
-            feedback=feedback,
-            critic_trace=DutchTrace() if config.critic_trace == "dutch" else AccumulatingTrace(),
-            gamma=config.gamma,
-            lambda_actor=config.lambda_actor,
-            lambda_critic=config.lambda_critic,
-            lambda_cell=config.lambda_cell,
-            lr_actor=config.lr_actor,
-            lr_critic=config.lr_critic,
-            lr_cell=config.lr_cell,
-            eta_actor=config.eta_actor,
-            eta_entropy=config.eta_entropy,
-            max_grad_norm=_grad_norm(config, default=1.0),
-            average_reward=config.average_reward,
-            eta_critic=config.eta_critic,
-            lr_schedule=(
-                LinearDecay(max(1, config.steps // config.num_envs))
-                if config.preset_value("lr_decay") == "linear"
-                else None
-            ),
-            reward_scale=_reward_scale(config),
-            observation_norm=(
-                ObservationNormalizer() if config.preset_value("normalize_observations") else None
-            ),
-            censored_actions=config.preset_value("censored_actions"),
-            state_dependent_std=config.preset_value("state_dependent_std"),
-            meta_rl=config.meta_rl,
-            freeze_cell=config.freeze_cell,
-        )
-
+    make = config.parts().learner_factory(env)
     # Trace once now (shapes only, nothing computed): bad combinations (RFLO on an LRU, a
     # categorical actor on continuous actions, ...) fail before anything is compiled or written.
     try:
-        jax.eval_shape(lambda key: make(key).init(key, env, num_envs=1), prng.key(config.seed))
+        jax.eval_shape(
+            lambda key: make(key).init(key, env, num_envs=1 if config.algo == "rtrrl" else
+                                       config.num_envs),
+            prng.key(config.seed),
+        )  # fmt: skip
     except IncompatibleCellError as error:
         raise IncompatibleCellError(
             f"{error} (`estimator` = {config.estimator!r}, `cell` = {config.cell!r}; on the "

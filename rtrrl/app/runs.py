@@ -218,7 +218,8 @@ def _run_in_locked_folder(
                 "(saved in config.json) and a new --out."
             )
         saved_steps = load_run_config(out).steps
-        if config.preset_value("lr_decay") == "linear" and config.steps != saved_steps:
+        decays = config.algo == "rtrrl" and config.preset_value("lr_decay") == "linear"
+        if decays and config.steps != saved_steps:
             raise ValueError(
                 f"`steps` (--steps) = {config.steps:,} differs from the {saved_steps:,} that "
                 f"{out} was started with, and its step sizes fall to zero at that budget "
