@@ -16,8 +16,8 @@ from . import (
     prng as prng,
     traces as traces,
 )
-from ._online import fit_sequence as fit_sequence
 from .algorithms import PPO as PPO, RTRRL as RTRRL, AbstractAlgorithm as AbstractAlgorithm
+from .online import fit_sequence as fit_sequence
 from .training import LoopConfig as LoopConfig, TrainResult as TrainResult, train as train
 
 __version__ = "0.1.0"

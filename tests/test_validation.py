@@ -188,6 +188,15 @@ def test_categorical_actor_on_continuous_actions_is_refused():
 # ------------------------------------------------------------------ types of TrainConfig values
 
 
+def test_train_config_refuses_an_unknown_cell_name_with_the_choices(without_runtime_type_checks):
+    with pytest.raises(ValueError) as error:
+        TrainConfig(cell="rnn")
+    assert str(error.value) == (
+        "Unknown cell 'rnn' (--cell): use one of ctrnn, lru, lstm, gru, linear, or an import "
+        "path module:Name. Did you mean ctrnn?"
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "value", "allowed"),
     [
@@ -195,7 +204,7 @@ def test_categorical_actor_on_continuous_actions_is_refused():
         ("steps", 2000.0, "an integer"),
         ("gamma", "0.9", "a number"),
         ("greedy_eval", "false", "true or false"),
-        ("cell", "rnn", "one of ctrnn, lru, lstm, gru, linear"),
+        ("cell", 3, "a string"),
         ("patience", "5", "an integer (or unset)"),
     ],
 )

@@ -1,8 +1,5 @@
 """Supervised online learning with any cell and gradient estimator (no RL involved).
 
-The public names live in `rtrrl.online` (and `rtrrl.fit_sequence`); the code lives here so
-that ``python -m rtrrl.online`` does not run a module the package has already imported.
-
 `fit_sequence` learns to predict a target sequence from an input sequence one step at a time,
 the way RTRRL learns: at every step the estimator advances with the cell, a linear readout
 predicts the target, and the squared error updates readout and cell at once; there is no
@@ -18,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._types import Array, Features, Float, PRNGKey, Real
-from .cells import AbstractCell
-from .estimators import AbstractGradientEstimator
+from .._types import Array, Features, Float, PRNGKey, Real
+from ..cells import AbstractCell
+from ..estimators import AbstractGradientEstimator
 
 
 class LinearReadout(eqx.Module):
