@@ -46,8 +46,9 @@ class CTRNN(AbstractCell):
     **Wiring.** An optional fixed boolean ``mask`` (see `rtrrl.cells.RandomSparse`, `NCP`)
     multiplies ``W`` in the forward pass. It is a bool array, so it is not a trainable leaf;
     gradients of masked-out entries of ``weight`` are exactly zero. `forward_terms` is the one
-    place the masked forward computation lives; the CTRNN-specific estimators call it so that
-    their traces see exactly what the forward pass computes (a pitfall of the paper's code).
+    place the masked forward computation lives; the CTRNN's estimator kernels (RFLO, LocalMSE:
+    ``rtrrl/estimators/_kernels/_ctrnn.py``) call it so that their traces see exactly what the
+    forward pass computes (a pitfall of the paper's code).
 
     **Arguments:**
 

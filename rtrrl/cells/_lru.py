@@ -66,7 +66,7 @@ class LRU(AbstractCell):
 
     Because the recurrence is diagonal, exact RTRL costs O(N·I) per step (each neuron's
     ``ν, θ, γ, B``-row influence only that neuron; ``C`` only acts in the readout): see
-    `rtrrl.estimators.RTRL`.
+    `rtrrl.estimators.RTRL` and the LRU's kernels, ``rtrrl/estimators/_kernels/_lru.py``.
 
     **Arguments:**
 

@@ -1,5 +1,6 @@
 """Dense influence matrix for any cell: the generic form of RTRL (and of LocalMSE)."""
 
+import functools
 from collections.abc import Callable
 
 import equinox as eqx
@@ -10,6 +11,7 @@ from jaxtyping import Inexact
 from .._types import Array, Features, Float, Grads, Hidden, Input
 from ..cells import AbstractCell
 from ._common import flat_params
+from ._registry import Kernel
 
 
 class RTRLState(eqx.Module):
@@ -40,8 +42,8 @@ def _param_jacobian(
     return jax.jacrev(fn)(flat)
 
 
-def dense_init(cell: AbstractCell, hidden: Hidden) -> RTRLState:
-    """``M_0 = 0``: the initial state does not depend on the parameters."""
+def dense_init(cell: AbstractCell, hidden: Hidden, x: Input) -> RTRLState:
+    """``h_0`` and ``M_0 = 0`` of shape ``(N, P)``: the initial state does not depend on ``θ``."""
     flat, _, _ = flat_params(cell)
     return RTRLState(hidden, jnp.zeros((hidden.shape[0], flat.shape[0]), hidden.dtype))
 
@@ -86,3 +88,16 @@ def dense_gradient(cell: AbstractCell, state: RTRLState, cotangent: Features) ->
     _, vjp = jax.vjp(y, flat, state.hidden)
     g_params, g_hidden = vjp(cotangent)
     return unravel(g_params + jnp.real(g_hidden @ state.influence))
+
+
+def dense_kernel(*, carry: bool) -> Kernel:
+    """The generic form as a `Kernel`: RTRL's (``carry=True``) or LocalMSE's (``carry=False``).
+
+    It is not registered (it is every estimator's fallback, not a cell's structured form);
+    `dense_init` needs real parameters (`require_real_params`).
+    """
+    return Kernel(RTRLState, dense_init, functools.partial(dense_step, carry=carry), dense_gradient)
+
+
+DENSE_RTRL = dense_kernel(carry=True)
+DENSE_LOCAL_MSE = dense_kernel(carry=False)

@@ -1,13 +1,16 @@
-"""Exact RTRL for the LRU in O(N·I) per step, using its diagonal recurrence."""
+"""Kernels of the LRU: exact RTRL in O(N·I) per step (and SnAp-0), from its diagonal recurrence."""
+
+import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Complex
 
-from .._types import Array, Features, Grads, Input
-from ..cells import LRU
-from ._common import grads_like
+from ..._types import Array, Features, Grads, Input
+from ...cells import LRU
+from .._common import grads_like
+from .._registry import Kernel, register_kernel
 
 
 class LRURTRLState(eqx.Module):
@@ -29,6 +32,7 @@ class LRURTRLState(eqx.Module):
 
 
 def lru_init(cell: LRU, hidden: Complex[Array, " hidden"], x: Input) -> LRURTRLState:
+    """``h_0`` and zero traces: ``(N,)``, ``(N,)``, ``(N,)`` and ``(N, I)``, complex."""
     zeros = jnp.zeros_like(hidden)
     return LRURTRLState(
         hidden, zeros, zeros, jnp.zeros((hidden.shape[0], x.shape[0]), hidden.dtype)
@@ -90,3 +94,12 @@ def lru_gradient(cell: LRU, state: LRURTRLState, cotangent: Features) -> Grads:
     return grads_like(
         cell, lambda p: (p.nu_log, p.theta_log, p.gamma_log, p.B_re, p.B_im, p.C_re, p.C_im), values
     )
+
+
+def _lru_kernel(*, carry: bool) -> Kernel:
+    return Kernel(LRURTRLState, lru_init, functools.partial(lru_step, carry=carry), lru_gradient)
+
+
+register_kernel("rtrl", LRU, _lru_kernel(carry=True))
+# SnAp-0 on an LRU: RTRL's diagonal traces without the carry.
+register_kernel("local-mse", LRU, _lru_kernel(carry=False))
