@@ -20,14 +20,14 @@ from _training_helpers import (
     tiny_config,
 )
 
-from rtrrl import training
 from rtrrl.app.config import build_algorithm, build_env
 from rtrrl.training import (
     ChunkPlan,
     LoopConfig,
     NonFiniteError,
     TrainProgress,
-    _record,
+    _early_stopping,
+    record_evaluation,
     train,
 )
 
@@ -174,7 +174,7 @@ def test_patience_compares_the_mean_of_the_last_window_evaluations(window, expec
     stopped_at = None
     for index, value in enumerate([0.0, 10.0, 9.0, 9.0, 9.0, 9.0, 9.0, 9.0]):
         book.steps_done += 1
-        _record(book, config, plan, [0], totals, np.array([value]), 1.0, {})
+        record_evaluation(book, config, plan, [0], totals, np.array([value]), 1.0, {})
         if not book.active[0] and stopped_at is None:
             stopped_at = index
     assert stopped_at == expected
@@ -202,7 +202,7 @@ def test_ctrl_c_during_bookkeeping_hands_out_the_last_completed_chunk(monkeypatc
     """A KeyboardInterrupt raised while the second chunk's rows are being recorded: the
     interrupt handler gets the first chunk's states with the first chunk's bookkeeping
     (saving a mix of the two would break an exact resume)."""
-    real_record = training._record
+    real_record = _early_stopping.record_evaluation
     calls = []
 
     def record_then_interrupt(book, *args):
@@ -211,7 +211,7 @@ def test_ctrl_c_during_bookkeeping_hands_out_the_last_completed_chunk(monkeypatc
         if len(calls) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "_record", record_then_interrupt)
+    monkeypatch.setattr(_early_stopping, "record_evaluation", record_then_interrupt)
     handed_out, interrupted = [], []
     with pytest.raises(KeyboardInterrupt):
         _run(

@@ -193,6 +193,58 @@ def _remove_stale_temporaries(out: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def _resume_point(
+    config: TrainConfig,
+    out: Path,
+    env: AbstractEnvironment,
+    algorithm: Callable[[PRNGKey], Any],
+    plan: ChunkPlan,
+    log: Callable[[str], None],
+) -> tuple[Any, TrainProgress]:
+    """``(states, bookkeeping)`` of the checkpoint in `out`, checked against `config`: a
+    checkpoint exists, a decaying run keeps its budget, ``--steps`` is not below the steps
+    done; a changed ``--patience`` may restart stopped seeds. Says what the resume will do."""
+    loop = config.loop()
+    if not (out / CHECKPOINT_NAME).exists():
+        raise CheckpointError(
+            f"No checkpoint at {out / CHECKPOINT_NAME}: the run stopped before it saved "
+            f"one (it saves one every {config.checkpoint_every} evaluations, at the end and "
+            "on Ctrl-C), so there is nothing to resume. Start it again with its flags "
+            "(saved in config.json) and a new --out."
+        )
+    saved_steps = load_run_config(out).steps
+    decays = config.algo == "rtrrl" and config.preset_value("lr_decay") == "linear"
+    if decays and config.steps != saved_steps:
+        raise ValueError(
+            f"`steps` (--steps) = {config.steps:,} differs from the {saved_steps:,} that "
+            f"{out} was started with, and its step sizes fall to zero at that budget "
+            "(--lr-decay linear, the default preset's): resume it with its own --steps. "
+            "To extend runs later, start them with --lr-decay none."
+        )
+    like = init_states(algorithm, env, loop)
+    states, book, _ = load_checkpoint(out, like, config.fingerprint())
+    if config.steps < book.steps_done:
+        raise ValueError(
+            f"`steps` (--steps) = {config.steps:,} is below the {book.steps_done:,} steps "
+            f"per seed that {out} has already run; pass a larger --steps to continue it."
+        )
+    if load_run_config(out).patience != config.patience:
+        book = reactivate(book, config.patience)  # a new patience may restart stopped seeds
+    if not any(book.active):
+        log(
+            f"Nothing to resume in {out}: every seed stopped early (patience "
+            f"{config.patience}). Pass a larger --patience (or --patience None) to go on."
+        )
+    elif book.chunk >= plan.num_chunks:
+        log(
+            f"Nothing to resume in {out}: it has run its {book.steps_done:,} steps "
+            f"(--steps {config.steps:,}). Pass a larger --steps to go on."
+        )
+    else:
+        log(f"Resuming {out} from step {book.steps_done:,} (evaluation {book.chunk}).")
+    return states, book
+
+
 def _run_in_locked_folder(
     config: TrainConfig,
     out: Path,
@@ -210,44 +262,7 @@ def _run_in_locked_folder(
     plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
     resume = None
     if resuming:
-        if not (out / CHECKPOINT_NAME).exists():
-            raise CheckpointError(
-                f"No checkpoint at {out / CHECKPOINT_NAME}: the run stopped before it saved "
-                f"one (it saves one every {config.checkpoint_every} evaluations, at the end and "
-                "on Ctrl-C), so there is nothing to resume. Start it again with its flags "
-                "(saved in config.json) and a new --out."
-            )
-        saved_steps = load_run_config(out).steps
-        decays = config.algo == "rtrrl" and config.preset_value("lr_decay") == "linear"
-        if decays and config.steps != saved_steps:
-            raise ValueError(
-                f"`steps` (--steps) = {config.steps:,} differs from the {saved_steps:,} that "
-                f"{out} was started with, and its step sizes fall to zero at that budget "
-                "(--lr-decay linear, the default preset's): resume it with its own --steps. "
-                "To extend runs later, start them with --lr-decay none."
-            )
-        like = init_states(algorithm, env, loop)
-        states, book, _ = load_checkpoint(out, like, config.fingerprint())
-        if config.steps < book.steps_done:
-            raise ValueError(
-                f"`steps` (--steps) = {config.steps:,} is below the {book.steps_done:,} steps "
-                f"per seed that {out} has already run; pass a larger --steps to continue it."
-            )
-        if load_run_config(out).patience != config.patience:
-            book = reactivate(book, config.patience)  # a new patience may restart stopped seeds
-        resume = (states, book)
-        if not any(book.active):
-            log(
-                f"Nothing to resume in {out}: every seed stopped early (patience "
-                f"{config.patience}). Pass a larger --patience (or --patience None) to go on."
-            )
-        elif book.chunk >= plan.num_chunks:
-            log(
-                f"Nothing to resume in {out}: it has run its {book.steps_done:,} steps "
-                f"(--steps {config.steps:,}). Pass a larger --steps to go on."
-            )
-        else:
-            log(f"Resuming {out} from step {book.steps_done:,} (evaluation {book.chunk}).")
+        resume = _resume_point(config, out, env, algorithm, plan, log)
     else:
         _check_new_run_dir(out)
     if plan.total_env_steps != config.steps:

@@ -1,0 +1,24 @@
+"""The compiled training loop: chunks of `lax.scan`, evaluation, early stopping, seeds.
+
+- `train` (``_loop.py``): the Python loop between compiled chunks, with progress and resume;
+- ``_chunk.py``: the compiled program of one chunk, seeds' keys and initial states;
+- ``_early_stopping.py``: the rows of each evaluation and per-seed early stopping;
+- ``_resume.py``: checks that a checkpoint fits the learner and loop resuming it;
+- ``_records.py``: `LoopConfig`, `ChunkPlan`, `TrainProgress`, `TrainResult`.
+"""
+
+from ._chunk import (
+    init_states as init_states,
+    make_chunk_function as make_chunk_function,
+    seed_keys as seed_keys,
+)
+from ._early_stopping import reactivate as reactivate, record_evaluation as record_evaluation
+from ._loop import train as train
+from ._records import (
+    METRIC_COLUMNS as METRIC_COLUMNS,
+    ChunkPlan as ChunkPlan,
+    LoopConfig as LoopConfig,
+    NonFiniteError as NonFiniteError,
+    TrainProgress as TrainProgress,
+    TrainResult as TrainResult,
+)

@@ -1,0 +1,230 @@
+"""The compiled training loop: chunks of `lax.scan`, evaluation, early stopping, seeds.
+
+One *chunk* is ``steps_per_chunk`` online steps of every seed followed by one evaluation, all
+in one compiled program that is `jax.vmap`-ped over seeds. Python runs only between chunks
+(progress bar, metrics, early stopping, checkpoints), so the per-step cost is that of XLA.
+
+Keys are a pure function of ``(seed, chunk index)``: seed ``s`` uses ``rtrrl.prng.key(s)``,
+so seed 3 of a run with ``seed=0, num_seeds=5`` is the same as a run with ``seed=3``, and a
+run resumed from a checkpoint replays exactly the chunks it would have run.
+"""
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import prng
+from .._types import PRNGKey, PyTree
+from ..algorithms import AbstractAlgorithm
+from ..envs import AbstractEnvironment
+from . import _early_stopping
+from ._chunk import build_learner, init_states, make_chunk_function, seed_keys
+from ._records import (
+    ChunkPlan,
+    LoopConfig,
+    NonFiniteError,
+    TrainProgress,
+    TrainResult,
+    fresh_progress,
+)
+from ._resume import check_resume_fits
+
+
+def train(
+    algorithm: AbstractAlgorithm | Callable[[PRNGKey], AbstractAlgorithm],
+    env: AbstractEnvironment,
+    config: LoopConfig,
+    *,
+    progress: bool = True,
+    resume: tuple[PyTree[Any], TrainProgress] | None = None,
+    on_chunk: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+    on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
+
+    Each call compiles its chunk program once (a few seconds on CPU; ``compile_seconds`` in
+    the result) and never again between chunks. A second call builds a new program, so a
+    sweep pays one compilation per call; JAX's persistent compilation cache
+    (``jax_compilation_cache_dir``) turns repeated compilations of equal programs into loads.
+
+    Arguments:
+        algorithm: a learner (all seeds start from its parameters) or a function
+            ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
+        env: the environment (unbatched; ``config.num_envs`` copies run in parallel).
+        config: loop sizes (`LoopConfig`).
+        progress: show a progress bar with steps/s and the latest evaluation return.
+        resume: ``(states, progress)`` from a checkpoint; the run continues exactly where
+            that one stopped.
+        on_chunk: called after every chunk with the states and the bookkeeping
+            (checkpoints, metrics files).
+        on_interrupt: called with the last completed chunk's states on Ctrl-C, before the
+            `KeyboardInterrupt` propagates.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        NonFiniteError: a parameter or TD error became NaN/inf; nothing of the failing chunk
+            is kept (``on_chunk`` was last called with the good states).
+    """
+    template = build_learner(algorithm, prng.key(config.seed))
+    plan = ChunkPlan.of(config, template)
+    chunk_fn = make_chunk_function(template, env, config, plan)
+    _, run_keys = seed_keys(config)
+    seeds = [config.seed + i for i in range(config.num_seeds)]
+    states, book = _starting_point(algorithm, env, config, plan, resume)
+    if book.chunk >= plan.num_chunks or not any(book.active):
+        return _result(book, config, seeds, states, compilations=0)  # nothing left to run
+
+    # The (states, bookkeeping) pair of the last completed chunk (at first, the starting
+    # point, so that a Ctrl-C while compiling saves a checkpoint to resume from). It is
+    # replaced by a single assignment, so a Ctrl-C arriving anywhere (even inside the
+    # recording of a chunk) saves a consistent pair: the states and the rows of one chunk.
+    committed = (states, book)
+    bar = None
+    try:
+        start = time.perf_counter()
+        wall_before = book.wall_seconds
+        compiled = chunk_fn.lower(
+            states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+        ).compile()
+        book.compile_seconds += time.perf_counter() - start
+        bar = _progress_bar(plan, book, enabled=progress)
+        while book.chunk < plan.num_chunks and any(book.active):
+            tic = time.perf_counter()
+            new_states, totals, eval_return, extra = compiled(
+                states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+            )
+            eval_return = np.asarray(eval_return)
+            seconds = time.perf_counter() - tic
+            _check_finite(totals, eval_return, seeds, book, plan)
+            new_book = _next_progress(
+                book, plan, seconds, wall_before + time.perf_counter() - start
+            )
+            _early_stopping.record_evaluation(
+                new_book, config, plan, seeds, totals, eval_return, seconds, extra
+            )
+            committed = (new_states, new_book)
+            states, book = committed
+            _show(bar, plan, config, book, eval_return, seconds)
+            if on_chunk is not None:
+                on_chunk(states, book)
+    except KeyboardInterrupt:
+        if on_interrupt is not None:
+            on_interrupt(*committed)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return _result(book, config, seeds, states, compilations=1)
+
+
+def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume):
+    """``(states, bookkeeping)`` to start from: fresh ones, or a checked resume."""
+    if resume is None:
+        return init_states(algorithm, env, config), fresh_progress(config.num_seeds)
+    states, book = resume
+    check_resume_fits(states, book, algorithm, env, config, plan)
+    book = dataclasses.replace(book, rows=list(book.rows))
+    if len(book.best_smoothed) != config.num_seeds:
+        # Saved before smoothed early stopping existed: it compared single evaluations.
+        book = dataclasses.replace(book, best_smoothed=list(book.best_eval_return))
+    return states, book
+
+
+def _check_finite(totals, eval_return, seeds, book: TrainProgress, plan: ChunkPlan) -> None:
+    """Raise `NonFiniteError` naming the seeds whose chunk produced a NaN or infinity."""
+    finite = np.asarray(totals.all_finite) & np.isfinite(eval_return)
+    if not finite.all():
+        bad = [seeds[i] for i in np.flatnonzero(~finite)]
+        raise NonFiniteError(
+            f"Training produced a non-finite parameter or TD error for seed(s) {bad} in "
+            f"the chunk ending at step {book.steps_done + plan.env_steps_per_chunk}. "
+            "Lower the learning rates or max_grad_norm (the gradient clip), or "
+            "check the environment's rewards."
+        )
+
+
+def _next_progress(
+    book: TrainProgress, plan: ChunkPlan, seconds: float, wall_seconds: float
+) -> TrainProgress:
+    """A copy of `book` (lists included) advanced by one chunk, before its rows are added."""
+    return dataclasses.replace(
+        book,
+        chunk=book.chunk + 1,
+        steps_done=book.steps_done + plan.env_steps_per_chunk,
+        run_seconds=book.run_seconds + seconds,
+        wall_seconds=wall_seconds,
+        rows=list(book.rows),
+        best_eval_return=list(book.best_eval_return),
+        best_step=list(book.best_step),
+        evals_since_best=list(book.evals_since_best),
+        best_smoothed=list(book.best_smoothed),
+        active=list(book.active),
+    )
+
+
+def _progress_bar(plan: ChunkPlan, book: TrainProgress, *, enabled: bool) -> tqdm:
+    """A progress bar over the run's environment steps per seed."""
+    return tqdm(
+        total=plan.total_env_steps,
+        initial=book.steps_done,
+        unit="step",
+        unit_scale=True,
+        disable=not enabled,
+        dynamic_ncols=True,
+    )
+
+
+def _show(bar: tqdm, plan: ChunkPlan, config: LoopConfig, book, eval_return, seconds) -> None:
+    """Advance the bar by a chunk: latest mean return, median best, env-steps per second."""
+    bar.update(plan.env_steps_per_chunk)
+    bar.set_postfix(
+        eval=f"{np.mean(eval_return):.3g}",
+        best=f"{np.median(book.best_eval_return):.3g}",
+        sps=f"{plan.env_steps_per_chunk * config.num_seeds / seconds:.3g}",
+    )
+
+
+def _result(
+    book: TrainProgress, config: LoopConfig, seeds: list[int], states, *, compilations: int
+) -> TrainResult:
+    """The `TrainResult` of `book`: learning curves per seed, bests, throughput."""
+    steps = sorted({row["step"] for row in book.rows})
+    index = {step: k for k, step in enumerate(steps)}
+    shape = (len(steps), len(seeds))
+    curves = {name: np.full(shape, np.nan) for name in ("eval_return", "train_return", "td_error")}
+    for row in book.rows:
+        for name, curve in curves.items():
+            curve[index[row["step"]], seeds.index(row["seed"])] = row[name]
+    final = np.array(
+        [
+            next((r["eval_return"] for r in reversed(book.rows) if r["seed"] == s), np.nan)
+            for s in seeds
+        ]
+    )
+    total_env_steps = book.steps_done * config.num_seeds
+    return TrainResult(
+        seeds=seeds,
+        steps=np.asarray(steps),
+        eval_returns=curves["eval_return"],
+        train_returns=curves["train_return"],
+        td_errors=curves["td_error"],
+        best_eval_return=np.asarray(book.best_eval_return),
+        best_step=np.asarray(book.best_step),
+        final_eval_return=final,
+        stopped_early=~np.asarray(book.active),
+        total_steps=book.steps_done,
+        env_steps_per_second=total_env_steps / book.run_seconds if book.run_seconds else math.nan,
+        run_seconds=book.run_seconds,
+        compile_seconds=book.compile_seconds,
+        num_compilations=compilations,
+        final_state=states,
+        progress=book,
+    )

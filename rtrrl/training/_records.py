@@ -1,0 +1,154 @@
+"""The loop's records: its configuration, its bookkeeping between chunks, and its result."""
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_field_types
+from .._types import PyTree
+from ..algorithms import AbstractAlgorithm
+
+METRIC_COLUMNS = ("step", "seed", "eval_return", "train_return", "td_error", "steps_per_second")
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinity; the message names the seed and the chunk."""
+
+
+@dataclasses.dataclass
+class TrainProgress:
+    """Python-side bookkeeping between chunks (saved in checkpoints, so resumes are exact).
+
+    ``rows`` holds one dict per (evaluation, seed) with the `METRIC_COLUMNS`. A seed's
+    ``evals_since_best`` counts its evaluations since the last new ``best_smoothed``. The times add
+    up over every session of a resumed run: ``run_seconds`` the compiled chunks,
+    ``compile_seconds`` the compilations, ``wall_seconds`` all of `train`.
+    """
+
+    chunk: int = 0
+    rows: list[dict[str, float | int]] = dataclasses.field(default_factory=list)
+    best_eval_return: list[float] = dataclasses.field(default_factory=list)
+    best_step: list[int] = dataclasses.field(default_factory=list)
+    evals_since_best: list[int] = dataclasses.field(default_factory=list)
+    best_smoothed: list[float] = dataclasses.field(default_factory=list)
+    """Per seed, the best mean of ``patience_window`` consecutive evaluations (what early
+    stopping compares; the same as ``best_eval_return`` when the window is 1)."""
+    active: list[bool] = dataclasses.field(default_factory=list)
+    run_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    steps_done: int = 0
+    wall_seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns.
+
+    - ``steps`` (evals,), and per seed ``eval_returns``, ``train_returns``, ``td_errors``
+      (evals, seeds): the learning curves (``train_returns`` is NaN where no episode ended);
+    - ``best_eval_return`` / ``best_step`` / ``final_eval_return`` (seeds,);
+    - ``env_steps_per_second``: throughput of the compiled chunks, compile excluded;
+    - ``final_state``: the algorithm state with a leading seed axis.
+    """
+
+    seeds: list[int]
+    steps: np.ndarray
+    eval_returns: np.ndarray
+    train_returns: np.ndarray
+    td_errors: np.ndarray
+    best_eval_return: np.ndarray
+    best_step: np.ndarray
+    final_eval_return: np.ndarray
+    stopped_early: np.ndarray
+    total_steps: int
+    env_steps_per_second: float
+    run_seconds: float
+    compile_seconds: float
+    num_compilations: int
+    final_state: PyTree[Any]
+    progress: TrainProgress
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """Sizes of the loop; validated here so that errors name the offending value."""
+
+    total_steps: int
+    num_envs: int = 1
+    num_seeds: int = 1
+    seed: int = 0
+    eval_every: int = 10_000
+    eval_envs: int = 16
+    eval_steps: int | None = None
+    greedy_eval: bool = False
+    patience: int | None = None
+    """Stop a seed after this many evaluations without a new best of its smoothed return
+    (``None``: never; every seed runs the whole budget)."""
+    patience_window: int = 5
+    """Early stopping compares the mean of this many consecutive evaluations, which one noisy
+    evaluation can neither raise nor lower by much (1: each evaluation on its own)."""
+    diagnostics: bool = False
+    """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
+    (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
+
+    def __post_init__(self):
+        check_field_types(self)  # `total_steps=True` is an int to Python
+        for name in (
+            "total_steps",
+            "num_envs",
+            "num_seeds",
+            "eval_every",
+            "eval_envs",
+            "patience_window",
+        ):
+            value = getattr(self, name)
+            if value < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+        for name in ("eval_steps", "patience"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
+        if self.seed < 0:
+            raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+    """How a `LoopConfig` maps onto an algorithm's steps.
+
+    ``steps_per_chunk`` algorithm steps (each taking ``env_steps_per_step`` environment steps
+    over all ``num_envs`` copies) make one chunk of ``env_steps_per_chunk`` environment steps,
+    as close to ``eval_every`` as whole steps allow. The run is ``num_chunks`` whole chunks:
+    the fewest that reach ``total_steps`` (`total_env_steps`), since every chunk is the same
+    compiled program. The chunk does not depend on ``total_steps``, so a run can be resumed
+    with a larger budget.
+    """
+
+    steps_per_chunk: int
+    env_steps_per_chunk: int
+    num_chunks: int
+
+    @classmethod
+    def of(cls, config: LoopConfig, algorithm: AbstractAlgorithm) -> "ChunkPlan":
+        per_step = algorithm.env_steps_per_step(config.num_envs)
+        steps = max(1, config.eval_every // per_step)
+        env_steps = steps * per_step
+        return cls(steps, env_steps, math.ceil(config.total_steps / env_steps))
+
+    @property
+    def total_env_steps(self) -> int:
+        """Environment steps per seed of the whole run (``total_steps`` rounded up to chunks)."""
+        return self.num_chunks * self.env_steps_per_chunk
+
+
+def fresh_progress(num_seeds: int) -> TrainProgress:
+    """The bookkeeping of a run that has not started: no rows, every seed active."""
+    return TrainProgress(
+        best_eval_return=[-math.inf] * num_seeds,
+        best_step=[0] * num_seeds,
+        evals_since_best=[0] * num_seeds,
+        best_smoothed=[-math.inf] * num_seeds,
+        active=[True] * num_seeds,
+    )
