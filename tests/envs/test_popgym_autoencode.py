@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _popgym_reference_a import deal_order, run_agreement
+from _popgym_reference import deal_order, run_agreement
 
 from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
 

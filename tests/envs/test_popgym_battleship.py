@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _popgym_reference_b import (
-    DIFFICULTIES,
+from _popgym_reference import (
     assert_agrees,
+    one_hot,
     pad_actions,
     port_resets,
     port_rollout,
@@ -25,7 +25,8 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._battleship import Battleship, BattleshipState
+from rtrrl.envs._popgym._battleship import BattleshipState
+from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
 
 
 def random_shot(env, rng):
@@ -63,15 +64,16 @@ def read_board(env):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_episodes_agree_on_popgym_boards(difficulty):
-    env_id = f"popgym-Battleship{difficulty}-v0"
-    ref = reference_env("Battleship", difficulty, env_id)
+    env_id = popgym_id("Battleship", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     length = ref.max_episode_length
     assert env.max_episode_length == length
     policies = [random_shot] * 4 + [hunter_shot] * 4
     policies += [sweep_shot, perfect_shot, miss_shot, ships_last_shot]
     episodes = [
-        reference_episode(ref, seed, policy, read_board) for seed, policy in enumerate(policies)
+        reference_episode(ref, seed, policy, read_start=read_board)
+        for seed, policy in enumerate(policies)
     ]
 
     needed = sum(ref.ship_sizes)
@@ -88,22 +90,22 @@ def test_episodes_agree_on_popgym_boards(difficulty):
     # Built under vmap: the state's annotations describe one environment.
     inner = jax.vmap(BattleshipState)(board, jnp.zeros_like(board), zeros, zeros)
     size = ref.board_size
-    actions = pad_actions(episodes, lambda a: int(a[0]) * size + int(a[1]), 0).astype(np.int32)
-    eye = np.eye(2)
+    actions = pad_actions(episodes, lambda a: int(a[0]) * size + int(a[1]), 0)
+    encode = lambda o: one_hot(o, ref.observation_space)  # noqa: E731
     port = port_rollout(env, inner, actions)
-    assert_agrees(port, episodes, lambda o: eye[o])
+    assert_agrees(port, episodes, encode)
 
     # The first observation of the next episode (auto-reset at each end) is popgym's reset
     # observation, one-hot.
     for b, e in enumerate(episodes):
-        np.testing.assert_array_equal(port["obs"][b, e.length - 1], eye[e.obs[0]])
+        np.testing.assert_array_equal(port.obs[b, e.length - 1], encode(e.obs[0]))
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_ships_are_placed_like_popgym(difficulty):
     """Twelve ship tiles per board, tile occupancy frequencies as popgym's."""
-    env_id = f"popgym-Battleship{difficulty}-v0"
-    ref = reference_env("Battleship", difficulty, env_id)
+    env_id = popgym_id("Battleship", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     _, inner = port_resets(env, 4000)
     np.testing.assert_array_equal(inner.board.sum((1, 2)), sum(ref.ship_sizes))
@@ -124,15 +126,10 @@ def test_ships_are_placed_like_popgym(difficulty):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_spaces_match_popgym(difficulty):
-    env_id = f"popgym-Battleship{difficulty}-v0"
-    ref = reference_env("Battleship", difficulty, env_id)
+    env_id = popgym_id("Battleship", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.name == env_id
     assert env.observation_size == ref.observation_space.n
     assert env.action_space == Discrete(int(np.prod(ref.action_space.nvec)))
     assert env.size == ref.board_size and env.ship_sizes == tuple(ref.ship_sizes)
-
-
-def test_unknown_difficulty_is_a_clear_error():
-    with pytest.raises(ValueError, match="Battleship: unknown difficulty 'Expert'.*Easy"):
-        Battleship("Expert")

@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _popgym_reference_b import (
-    DIFFICULTIES,
+from _popgym_reference import (
     assert_agrees,
     assert_one_step_agrees,
     pad_actions,
@@ -30,12 +29,8 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._cartpole import (
-    CartPoleState,
-    NoisyPositionOnlyCartPole,
-    PositionOnlyCartPole,
-    VelocityOnlyCartPole,
-)
+from rtrrl.envs._popgym._cartpole import CartPoleState
+from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
 
 X_THRESHOLD = 2.4
 THETA_THRESHOLD = 12 * 2 * np.pi / 360
@@ -60,16 +55,16 @@ def balance_policy(epsilon, target_speed=0.0):
 
 def play(ref, seeds_random, seeds_balance, seeds_drift):
     episodes = []
-    read_start = lambda env: np.array(env.state, np.float64)  # noqa: E731
-    read_state = lambda env: np.array(env.state, np.float64)  # noqa: E731
+    read = lambda env: np.array(env.state, np.float64)  # noqa: E731
+    reads = {"read_start": read, "read_state": read}
     for seed in seeds_random:
-        episodes.append(reference_episode(ref, seed, random_policy, read_start, read_state))
+        episodes.append(reference_episode(ref, seed, random_policy, **reads))
     for seed in seeds_balance:
-        episodes.append(reference_episode(ref, seed, balance_policy(0.1), read_start, read_state))
+        episodes.append(reference_episode(ref, seed, balance_policy(0.1), **reads))
     for seed in seeds_drift:
         for speed in (2.0, -2.0):
             policy = balance_policy(0.0, target_speed=speed)
-            episodes.append(reference_episode(ref, seed, policy, read_start, read_state))
+            episodes.append(reference_episode(ref, seed, policy, **reads))
     return episodes
 
 
@@ -78,7 +73,7 @@ def run_port(env, episodes, seed=0):
     physics = jnp.asarray(np.stack([e.start for e in episodes]))
     # Built under vmap: the state's annotations describe one environment.
     inner = jax.vmap(CartPoleState)(physics, jnp.zeros(len(episodes), jnp.int32))
-    actions = pad_actions(episodes, int, 0).astype(np.int32)
+    actions = pad_actions(episodes, int, 0)
     return port_rollout(env, inner, actions, seed)
 
 
@@ -101,18 +96,18 @@ def check_episode_kinds(episodes, length):
     assert any(s[0] > X_THRESHOLD for s in ends) and any(s[0] < -X_THRESHOLD for s in ends)
 
 
-# (rtrrl/popgym id task, popgym class, observed entries after a step)
+# (task as in the popgym id, observed entries of the state after a step)
 DETERMINISTIC = [
-    ("PositionOnlyCartPole", "PositionOnlyCartPole", [0, 2]),
-    ("VelocityOnlyCartpole", "VelocityOnlyCartPole", [1, 3]),
+    ("PositionOnlyCartPole", [0, 2]),
+    ("VelocityOnlyCartpole", [1, 3]),
 ]
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
-@pytest.mark.parametrize(("task", "popgym_class", "entries"), DETERMINISTIC)
-def test_deterministic_variants_agree(task, popgym_class, entries, difficulty):
-    env_id = f"popgym-{task}{difficulty}-v0"
-    ref = reference_env(popgym_class, difficulty, env_id)
+@pytest.mark.parametrize(("task", "entries"), DETERMINISTIC)
+def test_deterministic_variants_agree(task, entries, difficulty):
+    env_id = popgym_id(task, difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.max_episode_length == ref.max_episode_length
     episodes = play(ref, range(8), range(100, 102), range(200, 201))
@@ -140,8 +135,8 @@ def test_deterministic_variants_agree(task, popgym_class, entries, difficulty):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_noisy_variant_agrees(difficulty):
-    env_id = f"popgym-NoisyPositionOnlyCartPole{difficulty}-v0"
-    ref = reference_env("NoisyPositionOnlyCartPole", difficulty, env_id)
+    env_id = popgym_id("NoisyPositionOnlyCartPole", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     sigma = float(ref.noise_sigma[0])
     assert env.noise_sigma == sigma
@@ -158,12 +153,12 @@ def test_noisy_variant_agrees(difficulty):
         n = e.length
         # The physics is the noise-free part: it follows popgym's hidden state exactly.
         np.testing.assert_allclose(
-            port["inner"].physics[b, : n - 1], np.stack(e.states[: n - 1]), atol=1e-9
+            port.inner.physics[b, : n - 1], np.stack(e.states[: n - 1]), atol=1e-9
         )
         clean = np.stack(e.states)[:, [0, 2]].astype(np.float32)
-        port_noise.append(port["final_obs"][b, :n] - clean)
+        port_noise.append(port.final_obs[b, :n] - clean)
         ref_noise.append(np.stack(e.obs[1:]) - clean)
-        assert np.all(np.abs(port["final_obs"][b, :n]) <= high + 1e-6)
+        assert np.all(np.abs(port.final_obs[b, :n]) <= high + 1e-6)
     port_noise = np.concatenate(port_noise)
     ref_noise = np.concatenate(ref_noise)
     assert len(port_noise) > 800
@@ -194,16 +189,11 @@ def test_noisy_variant_agrees(difficulty):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 @pytest.mark.parametrize(
-    ("task", "popgym_class"),
-    [
-        ("PositionOnlyCartPole", "PositionOnlyCartPole"),
-        ("VelocityOnlyCartpole", "VelocityOnlyCartPole"),
-        ("NoisyPositionOnlyCartPole", "NoisyPositionOnlyCartPole"),
-    ],
+    "task", ["PositionOnlyCartPole", "VelocityOnlyCartpole", "NoisyPositionOnlyCartPole"]
 )
-def test_spaces_and_lengths_match_popgym(task, popgym_class, difficulty):
-    env_id = f"popgym-{task}{difficulty}-v0"
-    ref = reference_env(popgym_class, difficulty, env_id)
+def test_spaces_and_lengths_match_popgym(task, difficulty):
+    env_id = popgym_id(task, difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.name == env_id
     assert env.observation_size == ref.observation_space.shape[0]
@@ -217,11 +207,3 @@ def test_aliases():
     for difficulty in DIFFICULTIES:
         alias = make(f"popgym-VelocityOnlyCartPole{difficulty}-v0")
         assert alias == make(f"popgym-VelocityOnlyCartpole{difficulty}-v0")
-
-
-@pytest.mark.parametrize(
-    "port", [PositionOnlyCartPole, VelocityOnlyCartPole, NoisyPositionOnlyCartPole]
-)
-def test_unknown_difficulty_is_a_clear_error(port):
-    with pytest.raises(ValueError, match="unknown difficulty 'Expert'.*Easy"):
-        port("Expert")

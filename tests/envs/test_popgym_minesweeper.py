@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _popgym_reference_b import (
-    DIFFICULTIES,
+from _popgym_reference import (
     assert_agrees,
+    one_hot,
     pad_actions,
     port_resets,
     port_rollout,
@@ -24,7 +24,8 @@ from _popgym_reference_b import (
 from popgym.envs.minesweeper import HiddenSquare
 
 from rtrrl.envs import Discrete, make
-from rtrrl.envs._popgym._minesweeper import MineSweeper, MineSweeperState
+from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
+from rtrrl.envs._popgym._minesweeper import MineSweeperState
 
 
 def random_click(env, rng):
@@ -58,14 +59,15 @@ def read_mines(env):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_episodes_agree_on_popgym_boards(difficulty):
-    env_id = f"popgym-MineSweeper{difficulty}-v0"
-    ref = reference_env("MineSweeper", difficulty, env_id)
+    env_id = popgym_id("MineSweeper", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     length = ref.max_episode_length
     assert env.max_episode_length == length
     policies = [random_click] * 12 + [careful_click] * 12 + [perfect_click, worst_click]
     episodes = [
-        reference_episode(ref, seed, policy, read_mines) for seed, policy in enumerate(policies)
+        reference_episode(ref, seed, policy, read_start=read_mines)
+        for seed, policy in enumerate(policies)
     ]
 
     # Every ending is exercised: a mine, a win, the time limit; both return bounds are hit.
@@ -82,22 +84,22 @@ def test_episodes_agree_on_popgym_boards(difficulty):
         mines, jnp.zeros_like(mines), jnp.zeros(len(episodes), jnp.int32)
     )
     cols = ref.dims[1]
-    actions = pad_actions(episodes, lambda a: int(a[0]) * cols + int(a[1]), 0).astype(np.int32)
-    eye = np.eye(env.observation_size)
+    actions = pad_actions(episodes, lambda a: int(a[0]) * cols + int(a[1]), 0)
+    encode = lambda o: one_hot(o, ref.observation_space)  # noqa: E731
     port = port_rollout(env, inner, actions)
-    assert_agrees(port, episodes, lambda o: eye[o])
+    assert_agrees(port, episodes, encode)
 
     # The first observation of the next episode (auto-reset at each end) is popgym's reset
     # observation, one-hot.
     for b, e in enumerate(episodes):
-        np.testing.assert_array_equal(port["obs"][b, e.length - 1], eye[e.obs[0]])
+        np.testing.assert_array_equal(port.obs[b, e.length - 1], encode(e.obs[0]))
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_mines_are_placed_like_popgym(difficulty):
     """Exactly ``num_mines`` mines, each tile equally likely, no tile viewed at the start."""
-    env_id = f"popgym-MineSweeper{difficulty}-v0"
-    ref = reference_env("MineSweeper", difficulty, env_id)
+    env_id = popgym_id("MineSweeper", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     n = 4000
     _, inner = port_resets(env, n)
@@ -111,15 +113,10 @@ def test_mines_are_placed_like_popgym(difficulty):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_spaces_match_popgym(difficulty):
-    env_id = f"popgym-MineSweeper{difficulty}-v0"
-    ref = reference_env("MineSweeper", difficulty, env_id)
+    env_id = popgym_id("MineSweeper", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.name == env_id
     assert env.observation_size == ref.observation_space.n
     assert env.action_space == Discrete(int(np.prod(ref.action_space.nvec)))
     assert (env.rows, env.cols) == tuple(ref.action_space.nvec)
-
-
-def test_unknown_difficulty_is_a_clear_error():
-    with pytest.raises(ValueError, match="MineSweeper: unknown difficulty 'Expert'.*Easy"):
-        MineSweeper("Expert")

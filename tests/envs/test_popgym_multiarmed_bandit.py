@@ -10,15 +10,16 @@ Payouts are random draws that no two libraries share, so the comparison forces t
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from _popgym_reference_a import (
-    assert_agree,
+from _popgym_reference import (
+    assert_agrees,
     check_spaces,
-    play_port,
-    play_reference,
-    reset_reference,
+    one_hot,
+    port_resets,
+    port_rollout,
+    reference_env,
+    reference_episode,
 )
 
 from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
@@ -32,12 +33,20 @@ def _certain_arms(bandits: np.ndarray) -> np.ndarray:
     return (np.argsort(np.argsort(bandits)) >= len(bandits) // 2).astype(np.float32)
 
 
+def _forced_arms(bandits: np.ndarray):
+    """A `reference_episode` ``prepare`` that sets popgym's arm probabilities to `bandits`."""
+
+    def prepare(env):
+        env.bandits = bandits
+
+    return prepare
+
+
 def _port_states(env, bandits: np.ndarray):
-    """A batch of reset port states whose arm probabilities are `bandits` (batch × arms)."""
-    keys = jax.random.split(jax.random.key(0), len(bandits))
-    first_obs, states = jax.vmap(env.reset)(keys)
-    forced = jnp.asarray(bandits, states.inner.bandits.dtype)
-    return first_obs, eqx.tree_at(lambda s: s.inner.bandits, states, forced)
+    """``(o_0, inner)`` of port resets whose arm probabilities are `bandits` (batch × arms)."""
+    first_obs, inner = port_resets(env, len(bandits))
+    forced = np.asarray(bandits, inner.bandits.dtype)
+    return first_obs, eqx.tree_at(lambda i: i.bandits, inner, forced)
 
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
@@ -48,24 +57,34 @@ def test_agrees_with_popgym_on_certain_arms(difficulty):
     rng = np.random.default_rng(0)
     references, bandits, actions = [], [], []
     for seed in range(3):
-        certain = _certain_arms(reset_reference(env_id, seed)[0].unwrapped.bandits)
+        probe = reference_env(env_id)
+        probe.reset(seed=seed)
+        certain = _certain_arms(probe.bandits)
         paying = np.flatnonzero(certain == 1)
         # Random pulls, and the best policy (always a paying arm) that earns popgym's max 1.
         for acts in (rng.integers(0, arms, length), np.full(length, paying[0])):
-            ref, first_obs = reset_reference(env_id, seed)
-            ref.unwrapped.bandits = certain
-            references.append(play_reference(ref, first_obs, acts))
+            ref = reference_env(env_id)
+            references.append(reference_episode(ref, seed, acts, prepare=_forced_arms(certain)))
             bandits.append(certain)
             actions.append(acts)
-    first_obs, states = _port_states(env, np.stack(bandits))
-    port = play_port(env, first_obs, states, np.stack(actions))
-    for b, ref in enumerate(references):
-        assert_agree(port, b, ref, env_id)
+    first_obs, inner = _port_states(env, np.stack(bandits))
+    port = port_rollout(env, inner, np.stack(actions))
+    space = probe.observation_space
+    assert_agrees(
+        port,
+        references,
+        lambda o: one_hot(o, space),
+        atol=1e-12,
+        obs_atol=0.0,
+        first_obs=first_obs,
+        labels=[env_id] * len(references),
+    )
+    for ref in references:
         # A time limit only: truncated on step L, never terminated.
         assert ref.length == length and ref.truncated[-1] and not ref.terminated.any()
-    best = port["rewards"][1::2].sum(axis=1)
+    best = port.rewards[1::2].sum(axis=1)
     np.testing.assert_allclose(best, 1.0, atol=1e-9)
-    random_returns = port["rewards"][0::2].sum(axis=1)
+    random_returns = port.rewards[0::2].sum(axis=1)
     assert np.all((random_returns > -1) & (random_returns < 1))
 
 
@@ -75,17 +94,18 @@ def test_payout_rates_match_popgym_arms():
     env_id = popgym_id("MultiarmedBandit", difficulty)
     env = check_spaces(env_id)
     arms, length = _ARMS[difficulty], _LENGTH[difficulty]
-    ref, _ = reset_reference(env_id, 7)
-    probabilities = np.asarray(ref.unwrapped.bandits, np.float64)
+    ref = reference_env(env_id)
+    ref.reset(seed=7)
+    probabilities = np.asarray(ref.bandits, np.float64)
     episodes = 40
-    first_obs, states = _port_states(env, np.tile(probabilities, (episodes, 1)))
+    _, inner = _port_states(env, np.tile(probabilities, (episodes, 1)))
     # Every arm pulled equally often: arm = step mod arms.
     actions = np.tile(np.arange(length) % arms, (episodes, 1))
-    port = play_port(env, first_obs, states, actions, seed=3)
-    paid = port["rewards"] > 0
+    port = port_rollout(env, inner, actions, seed=3)
+    paid = port.rewards > 0
     # The observation says whether the pull paid, and the reward is +-1/L accordingly.
-    np.testing.assert_array_equal(port["obs"][..., 1] == 1, paid)
-    np.testing.assert_allclose(np.abs(port["rewards"]), 1 / length)
+    np.testing.assert_array_equal(port.final_obs[..., 1] == 1, paid)
+    np.testing.assert_allclose(np.abs(port.rewards), 1 / length)
     pulls = episodes * length // arms
     rates = np.array([paid[:, a::arms].mean() for a in range(arms)])
     tolerance = 5 * np.sqrt(probabilities * (1 - probabilities) / pulls) + 1e-3

@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _popgym_reference_b import (
-    DIFFICULTIES,
+from _popgym_reference import (
     assert_agrees,
     assert_one_step_agrees,
     pad_actions,
@@ -27,11 +26,8 @@ from _popgym_reference_b import (
 )
 
 from rtrrl.envs import Box, make
-from rtrrl.envs._popgym._pendulum import (
-    NoisyPositionOnlyPendulum,
-    PendulumState,
-    PositionOnlyPendulum,
-)
+from rtrrl.envs._popgym._common import DIFFICULTIES, popgym_id
+from rtrrl.envs._popgym._pendulum import PendulumState
 
 
 def random_torque(env, rng):
@@ -48,8 +44,9 @@ def read_state(env):
 
 
 def play(ref):
-    episodes = [reference_episode(ref, s, random_torque, read_state, read_state) for s in range(4)]
-    episodes.append(reference_episode(ref, 100, pump_energy, read_state, read_state))
+    reads = {"read_start": read_state, "read_state": read_state}
+    episodes = [reference_episode(ref, s, random_torque, **reads) for s in range(4)]
+    episodes.append(reference_episode(ref, 100, pump_energy, **reads))
     speeds = np.abs(np.concatenate([np.stack(e.states)[:, 1] for e in episodes]))
     assert speeds.max() == 8.0  # the speed clip is exercised
     return episodes
@@ -74,8 +71,8 @@ def torques(episodes):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_position_only_agrees(difficulty):
-    env_id = f"popgym-PositionOnlyPendulum{difficulty}-v0"
-    ref = reference_env("PositionOnlyPendulum", difficulty, env_id)
+    env_id = popgym_id("PositionOnlyPendulum", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.max_episode_length == ref.max_episode_length
     episodes = play(ref)
@@ -101,8 +98,8 @@ def test_position_only_agrees(difficulty):
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_return_bounds_match_popgym(difficulty):
     """The worst and best steps give -1/L and +1/L in both, so returns lie in [-1, 1]."""
-    env_id = f"popgym-PositionOnlyPendulum{difficulty}-v0"
-    ref = reference_env("PositionOnlyPendulum", difficulty, env_id)
+    env_id = popgym_id("PositionOnlyPendulum", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     length = ref.max_episode_length
     # Hanging down at full speed under full torque costs the most; upright at rest the least.
@@ -121,8 +118,8 @@ def test_return_bounds_match_popgym(difficulty):
 
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 def test_noisy_variant_agrees(difficulty):
-    env_id = f"popgym-NoisyPositionOnlyPendulum{difficulty}-v0"
-    ref = reference_env("NoisyPositionOnlyPendulum", difficulty, env_id)
+    env_id = popgym_id("NoisyPositionOnlyPendulum", difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     sigma = float(ref.noise_sigma[0])
     assert env.noise_sigma == sigma
@@ -137,13 +134,13 @@ def test_noisy_variant_agrees(difficulty):
         n = e.length
         # The physics is the noise-free part: it follows popgym's hidden state exactly.
         np.testing.assert_allclose(
-            port["inner"].physics[b, : n - 1], np.stack(e.states[: n - 1]), atol=1e-9
+            port.inner.physics[b, : n - 1], np.stack(e.states[: n - 1]), atol=1e-9
         )
         theta = np.stack(e.states)[:, 0]
         clean = np.stack([np.cos(theta), np.sin(theta)], 1).astype(np.float32)
-        port_noise.append(port["final_obs"][b, :n] - clean)
+        port_noise.append(port.final_obs[b, :n] - clean)
         ref_noise.append(np.stack(e.obs[1:]) - clean)
-        assert np.all(np.abs(port["final_obs"][b, :n]) <= 1.0)
+        assert np.all(np.abs(port.final_obs[b, :n]) <= 1.0)
     port_noise = np.concatenate(port_noise)
     ref_noise = np.concatenate(ref_noise)
     # Both clip (cos, sin) + noise to [-1, 1] on the same clean values: the spreads agree.
@@ -171,17 +168,11 @@ def test_noisy_variant_agrees(difficulty):
 @pytest.mark.parametrize("difficulty", DIFFICULTIES)
 @pytest.mark.parametrize("task", ["PositionOnlyPendulum", "NoisyPositionOnlyPendulum"])
 def test_spaces_and_lengths_match_popgym(task, difficulty):
-    env_id = f"popgym-{task}{difficulty}-v0"
-    ref = reference_env(task, difficulty, env_id)
+    env_id = popgym_id(task, difficulty)
+    ref = reference_env(env_id)
     env = make(env_id)
     assert env.name == env_id
     assert env.observation_size == ref.observation_space.shape[0]
     low, high = ref.action_space.low, ref.action_space.high
     assert env.action_space == Box(tuple(map(float, low)), tuple(map(float, high)))
     assert env.max_episode_length == ref.max_episode_length
-
-
-@pytest.mark.parametrize("port", [PositionOnlyPendulum, NoisyPositionOnlyPendulum])
-def test_unknown_difficulty_is_a_clear_error(port):
-    with pytest.raises(ValueError, match="unknown difficulty 'Expert'.*Easy"):
-        port("Expert")

@@ -1,10 +1,15 @@
 """JAX ports of POPGym tasks (Morad et al., ICLR 2023), registered under popgym's own ids.
 
-Each port is checked against the `popgym` package in ``tests/envs/test_popgym_*.py``.
-Importing this package registers every port.
+One module per task (``_<task>.py``); what they share lives in `_common` (ids, registration,
+difficulty tables, one-hot encoding) and `_cards` (popgym's card numbering). Each port is
+checked against the `popgym` package in ``tests/envs/test_popgym_*.py``. Importing this
+package registers every port.
 """
 
-# --- ports of group A (memory and card tasks): one import per module ---
+# Importing a port's module registers its three difficulties. Ids are listed in registration
+# order (`names`, the `rtrrl envs` table), so the memory and card tasks come first and the
+# control and board tasks after them; the `isort: split` keeps ruff from merging the two
+# lists into one alphabetical list, which would reorder the ids.
 from . import (
     _autoencode as _autoencode,
     _concentration as _concentration,
@@ -17,7 +22,6 @@ from . import (
 
 # isort: split
 
-# --- ports of group B (control and board tasks): one import per module ---
 from . import (
     _battleship as _battleship,
     _cartpole as _cartpole,

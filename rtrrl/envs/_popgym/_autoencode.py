@@ -8,8 +8,7 @@ from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment
 from .._spaces import Discrete
 from . import _cards
-from ._common import one_hot_concat, popgym_id, register_task
-from ._port import difficulty_config, discrete_action
+from ._common import difficulty_config, discrete_action, one_hot_concat, popgym_id, register_task
 
 # difficulty -> number of 52-card decks, as in popgym.envs.autoencode.
 _CONFIG = {"Easy": 1, "Medium": 2, "Hard": 3}

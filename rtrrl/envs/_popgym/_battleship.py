@@ -8,8 +8,7 @@ from jaxtyping import ArrayLike
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment
 from .._spaces import Discrete
-from ._common import one_hot_concat, popgym_id, register_task
-from ._port import difficulty_config
+from ._common import difficulty_config, one_hot_concat, popgym_id, register_task
 
 # difficulty -> board_size, as in popgym.envs.battleship; the fleet is the same everywhere.
 _BOARD_SIZE = {"Easy": 8, "Medium": 10, "Hard": 12}

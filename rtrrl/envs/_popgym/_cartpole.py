@@ -20,8 +20,7 @@ from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._registry import EnvSpec, register
 from .._spaces import Discrete
-from ._common import popgym_id, register_task
-from ._port import difficulty_config
+from ._common import difficulty_config, popgym_id, register_task
 
 # gymnasium CartPoleEnv constants, derived the same way (e.g. total mass 0.1 + 1.0) so the
 # float64 arithmetic matches gymnasium's up to the last bit of cos/sin.

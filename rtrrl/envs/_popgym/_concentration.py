@@ -11,8 +11,7 @@ from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._spaces import Discrete
 from . import _cards
-from ._common import popgym_id, register_task
-from ._port import difficulty_config, discrete_action
+from ._common import difficulty_config, discrete_action, popgym_id, register_task
 
 # difficulty -> (number of 52-card decks, what must match), as in popgym.envs.concentration.
 _CONFIG = {"Easy": (1, "colors"), "Medium": (2, "colors"), "Hard": (1, "ranks")}

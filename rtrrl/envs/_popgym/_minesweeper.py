@@ -8,8 +8,7 @@ from jaxtyping import ArrayLike
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment
 from .._spaces import Discrete
-from ._common import one_hot_concat, popgym_id, register_task
-from ._port import difficulty_config
+from ._common import difficulty_config, one_hot_concat, popgym_id, register_task
 
 # difficulty -> (rows, cols, mines), as in popgym.envs.minesweeper.
 _CONFIG = {"Easy": (4, 4, 2), "Medium": (6, 6, 6), "Hard": (8, 8, 10)}

@@ -8,8 +8,7 @@ from jaxtyping import ArrayLike
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._spaces import Discrete
-from ._common import one_hot_concat, popgym_id, register_task
-from ._port import difficulty_config, discrete_action
+from ._common import difficulty_config, discrete_action, one_hot_concat, popgym_id, register_task
 
 # difficulty -> (number of arms, episode length), as in popgym.envs.multiarmed_bandit.
 _CONFIG = {"Easy": (10, 200), "Medium": (20, 400), "Hard": (30, 600)}

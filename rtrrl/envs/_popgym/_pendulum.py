@@ -15,8 +15,7 @@ import jax.numpy as jnp
 from ..._types import Array, Bool, Float, Int, PRNGKey
 from .._base import AbstractEpisodicEnvironment, default_float
 from .._spaces import Box
-from ._common import popgym_id, register_task
-from ._port import difficulty_config
+from ._common import difficulty_config, popgym_id, register_task
 
 # gymnasium PendulumEnv constants (default g = 10).
 _MAX_SPEED = 8.0
