@@ -3,8 +3,8 @@ same pieces."""
 
 from ..agent import AgentParams as AgentParams, first_episode_returns as first_episode_returns
 from ._abstract import AbstractAlgorithm as AbstractAlgorithm, StepMetrics as StepMetrics
-from ._ppo import (
-    PPO as PPO,
+from ._ppo import PPO as PPO
+from ._ppo_losses import (
     clipped_surrogate_loss as clipped_surrogate_loss,
     generalized_advantages as generalized_advantages,
     value_loss as value_loss,

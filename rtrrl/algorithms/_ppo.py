@@ -1,6 +1,6 @@
 """Recurrent PPO trained by backpropagation through time: the paper's "PPO (BPTT)" baseline."""
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -13,6 +13,8 @@ from ..cells import AbstractCell
 from ..envs import AbstractEnvironment
 from ..heads import AbstractActor, Critic
 from ._abstract import AbstractAlgorithm, StepMetrics
+from ._ppo_losses import clipped_surrogate_loss, generalized_advantages, value_loss
+from ._ppo_rollout import rollout
 from ._ppo_state import LossTerms, PPOEnvCarry, PPOState, Segment
 
 # Adam's ε of the common PPO implementations (Huang et al. 2022, "The 37 implementation
@@ -23,100 +25,6 @@ _ADVANTAGE_EPSILON = 1e-8
 
 def _trainable(tree: PyTree[Any]) -> PyTree[Any]:
     return eqx.filter(tree, eqx.is_inexact_array)
-
-
-class _StepRecord(NamedTuple):
-    """What one acting step leaves for the update (leading axes added by scan and vmap)."""
-
-    inputs: Array
-    episode_start: Array
-    actions: Array
-    log_probs: Array
-    values: Array
-    rewards: Array
-    next_values: Array
-    terminated: Array
-    done: Array
-    episode_return: Array
-
-
-def generalized_advantages(
-    rewards: Float[Array, " time"],
-    values: Float[Array, " time"],
-    next_values: Float[Array, " time"],
-    terminated: Bool[Array, " time"],
-    done: Bool[Array, " time"],
-    *,
-    gamma: float,
-    gae_lambda: float,
-) -> Float[Array, " time"]:
-    r"""Generalised advantage estimates of one environment's segment (Schulman et al. 2016).
-
-        δ_t = r_{t+1} + γ (1 - terminated_t) V(o_{t+1}) - V(o_t),
-        A_t = δ_t + γλ (1 - done_t) A_{t+1},        A_T = 0.
-
-    ``next_values[t]`` is ``V(o_{t+1})`` of the observation step ``t`` produced *before* any
-    automatic reset (`StepInfo.final_observation`), so a time-limit cut (``done`` but not
-    ``terminated``) still bootstraps while a terminal state does not; either way the
-    recursion stops at ``done`` because the next step belongs to another episode. At the end
-    of the segment ``next_values[T-1]`` bootstraps the unfinished episode.
-
-    **Arguments:** ``rewards``, ``values``, ``next_values``, ``terminated``, ``done``, each of
-    shape ``(T,)``; ``gamma`` (γ) and ``gae_lambda`` (λ).
-
-    **Returns:** the advantages ``A_t``, shape ``(T,)``; the value targets are ``A_t + V_t``.
-    """
-    dtype = values.dtype
-    not_terminal = 1.0 - terminated.astype(dtype)
-    deltas = rewards + gamma * not_terminal * next_values - values
-    continues = gamma * gae_lambda * (1.0 - done.astype(dtype))
-
-    def backward(next_advantage, step):
-        delta, carry_on = step
-        advantage = delta + carry_on * next_advantage
-        return advantage, advantage
-
-    _, advantages = jax.lax.scan(backward, jnp.zeros((), dtype), (deltas, continues), reverse=True)
-    return advantages
-
-
-def clipped_surrogate_loss(
-    log_probs: Float[Array, "*batch"],
-    old_log_probs: Float[Array, "*batch"],
-    advantages: Float[Array, "*batch"],
-    clip_eps: float,
-) -> Scalar:
-    r"""PPO's clipped policy loss (Schulman et al. 2017, eq. 7), to be minimised.
-
-        ρ = exp(log π(a|s) - log π_old(a|s)),
-        L^CLIP = -E[min(ρ A, clip(ρ, 1 - ε, 1 + ε) A)].
-
-    The minimum makes the objective a pessimistic bound: moving ``ρ`` outside
-    ``[1 - ε, 1 + ε]`` in the direction the advantage favours earns nothing more.
-    """
-    ratio = jnp.exp(log_probs - old_log_probs)
-    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    return -jnp.mean(jnp.minimum(ratio * advantages, clipped * advantages))
-
-
-def value_loss(
-    values: Float[Array, "*batch"],
-    old_values: Float[Array, "*batch"],
-    returns: Float[Array, "*batch"],
-    clip_eps: float | None,
-) -> Scalar:
-    r"""``½ E[(V - R)²]``, or with ``clip_eps`` the clipped form of the PPO implementations,
-
-        ½ E[max((V - R)², (V_old + clip(V - V_old, -ε, ε) - R)²)],
-
-    which, like the policy clip, removes the incentive to move ``V`` far from ``V_old`` in one
-    update.
-    """
-    squared = (values - returns) ** 2
-    if clip_eps is None:
-        return 0.5 * jnp.mean(squared)
-    clipped = old_values + jnp.clip(values - old_values, -clip_eps, clip_eps)
-    return 0.5 * jnp.mean(jnp.maximum(squared, (clipped - returns) ** 2))
 
 
 class PPO(AbstractAlgorithm):
@@ -360,74 +268,6 @@ class PPO(AbstractAlgorithm):
 
     # ------------------------------------------------------------------ one iteration
 
-    def _rollout(self, state: PPOState, env: AbstractEnvironment, key: PRNGKey):
-        """``rollout_length`` acting steps in every environment with the current parameters.
-
-        Returns the next environment carry and return statistics, and the per-step records
-        with a leading time axis.
-        """
-        params = state.params
-        num_envs = state.envs.obs.shape[0]
-        start_hidden = params.cell.init_hidden()
-        agent = self.agent
-
-        def one_step(loop, step_key):
-            envs, return_stats = loop
-            act_keys, env_keys = jnp.split(jax.random.split(step_key, 2 * num_envs), 2)
-
-            def act(carry: PPOEnvCarry, act_key, env_key):
-                x = agent.input(
-                    carry.obs, carry.prev_action, carry.prev_reward, carry.episode_start, env
-                )
-                hidden = params.cell(jnp.where(carry.episode_start, start_hidden, carry.hidden), x)
-                features = params.cell.output(hidden)
-                z = params.actor.preactivation(features)
-                action = params.actor.sample_from(z, key=act_key)
-                log_prob = params.actor.log_prob_from(z, action)
-                value = params.critic(features)
-                executed = agent.env_action(params.actor, action)
-                step = env.step(env_key, carry.env_state, executed)
-                return (x, hidden, action, executed, log_prob, value), step
-
-            acted, (obs, env_state, reward, done, info) = jax.vmap(act)(envs, act_keys, env_keys)
-            # The loss scores the sampled `action`; the next input reads the `executed` one.
-            x, hidden, action, executed, log_prob, value = acted
-            starts = envs.episode_start
-
-            # Shared reward scale, updated once per step from every environment (as RTRRL).
-            reward, return_stats, discounted = agent.scale_rewards(
-                return_stats, envs.discounted_return, reward, info.terminated, self.gamma
-            )
-
-            # V(o_{t+1}) from the observation before the automatic reset: equal to the next
-            # step's V_t when the episode continues, and the bootstrap at a time-limit cut.
-            def bootstrap(hidden, action, reward, final_obs):
-                x_next = agent.input(final_obs, action, reward, jnp.zeros((), bool), env)
-                return params.critic(params.cell.output(params.cell(hidden, x_next)))
-
-            next_value = jax.vmap(bootstrap)(hidden, executed, reward, info.final_observation)
-            # The hidden state is kept as it is: a done step's successor resets it on reading.
-            envs = jax.vmap(PPOEnvCarry)(env_state, obs, executed, reward, done, hidden, discounted)
-            record = _StepRecord(
-                inputs=x,
-                episode_start=starts,
-                actions=action,
-                log_probs=log_prob,
-                values=value,
-                rewards=reward,
-                next_values=next_value,
-                terminated=info.terminated,
-                done=done,
-                episode_return=info.episode_return,
-            )
-            return (envs, return_stats), record
-
-        keys = jax.random.split(key, self.rollout_length)
-        (envs, return_stats), records = jax.lax.scan(
-            one_step, (state.envs, state.return_stats), keys
-        )
-        return envs, return_stats, records
-
     def _update(self, params: AgentParams, opt_state, segment: Segment, key: PRNGKey):
         """``epochs`` passes of shuffled environment-minibatches; one Adam step each."""
         optimizer = self._optimizer()
@@ -465,7 +305,7 @@ class PPO(AbstractAlgorithm):
             statistics advanced (parameters unchanged), the `Segment` the loss reads, and the
             rollout's metrics.
         """
-        envs, return_stats, records = self._rollout(state, env, key)
+        envs, return_stats, records = rollout(self, state, env, key)
         # Records are (time, env, ...); the loss wants whole sequences per environment.
         r = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), records)
         advantages = jax.vmap(

@@ -8,7 +8,6 @@ defaults from YAML or TOML). `build_env` and `build_algorithm` construct everyth
 import dataclasses
 import difflib
 import os
-import re
 import time
 import tomllib
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..algorithms import PPO, RTRRL
 from ..cells import CTRNN, AbstractCell
 from ..estimators import AbstractGradientEstimator, IncompatibleCellError
 from ..training import LoopConfig
+from .options import parse_env_options, yaml_value
 from .parts import (
     CellPart,
     EnvPart,
@@ -460,47 +460,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class _YAMLLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, but reading ``1e-3`` as a float (YAML 1.2) instead of a string.
-
-    PyYAML follows YAML 1.1, where a float needs a dot: ``lr-cell: 1e-3`` would be the string
-    ``"1e-3"``.
-    """
-
-
-def _mapping_without_duplicate_keys(loader: _YAMLLoader, node: yaml.MappingNode, deep=False):
-    """PyYAML lets the last of two equal keys win silently; a config with ``lr-cell`` twice
-    is a mistake, so say which key."""
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_YAMLLoader.construct_mapping = _mapping_without_duplicate_keys
-
-_YAMLLoader.yaml_implicit_resolvers = {
-    first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_YAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 _MAX_SEED = 2**32 - 1
 _CORES = os.cpu_count() or 1
-
-
-def yaml_value(text: str) -> Any:
-    """`text` read as YAML (numbers in exponent notation, like ``1e-3``, are floats)."""
-    return yaml.load(text, Loader=_YAMLLoader)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -552,38 +513,6 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             )
         values[name] = value
     return values
-
-
-def parse_env_options(config: TrainConfig) -> dict[str, Any]:
-    """``--env-option KEY=VALUE`` pairs (values parsed as YAML scalars) plus ``--obs-mask``."""
-    options: dict[str, Any] = {}
-    for item in config.env_option:
-        if "=" not in item:
-            raise ValueError(f"--env-option {item!r}: write options as KEY=VALUE.")
-        key, raw = item.split("=", 1)
-        try:
-            options[key.strip()] = yaml_value(raw)
-        except yaml.YAMLError as error:
-            reason = str(error).splitlines()[0]
-            raise ValueError(
-                f"--env-option {item!r}: the value is not a YAML scalar or list ({reason})."
-            ) from None
-    if config.obs_mask is not None:
-        if "obs_mask" in options:
-            raise ValueError(
-                "--obs-mask and --env-option obs_mask=... both set the observation mask: "
-                "use one of them."
-            )
-        mask = config.obs_mask
-        if mask not in ("pos", "vel"):
-            try:
-                mask = tuple(int(i) for i in mask.split(","))
-            except ValueError:
-                raise ValueError(
-                    f"--obs-mask {config.obs_mask!r}: use pos, vel or comma-separated indices."
-                ) from None
-        options["obs_mask"] = mask
-    return options
 
 
 def build_env(config: TrainConfig) -> envs.AbstractEnvironment:
