@@ -36,7 +36,7 @@ from rtrrl.training import NonFiniteError, train
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # The PPO baseline's settings, shared by every script (the paper's PPO baselines train with
-# BPTT on several environments; these are the settings of tests/test_ppo.py's slow test):
+# BPTT on several environments; these are the settings of tests/algorithms/test_ppo.py's slow test):
 # 8 environments x 128-step segments (full BPTT over each segment), 4 epochs of 4 minibatches
 # of 2 environments, Adam 1e-3, clip 0.2, GAE λ 0.95, entropy 0.01, value coefficient 0.5,
 # global-norm clip 0.5, the same Meta-RL input and reward scaling as RTRRL.

@@ -17,7 +17,7 @@ FORBIDDEN = {
     "envs": {"cells", "estimators", "heads", "agent", "algorithms", "training", "app"},
     "agent": {"algorithms", "training", "app"},
     "algorithms": {"training", "app"},
-    "training.py": {"app"},
+    "training": {"app"},
     "online": {"app", "algorithms", "training"},
 }
 

@@ -45,7 +45,7 @@ run_all() {
   train "$src" --env CartPole-v1 --algo ppo --cell lstm --num-envs 4 --minibatches 2 \
     --steps 20000 "${quick[@]}" --out "$dest/ppo"
   # A resume: stop at 10k steps, continue to 20k in a second process (constant step sizes:
-  # a decaying run keeps its budget). tests/test_resume.py checks PPO's resumes.
+  # a decaying run keeps its budget). tests/app/test_resume.py checks PPO's resumes.
   train "$src" --env CartPole-v1 --preset paper --steps 10000 "${quick[@]}" --out "$dest/resume-rtrrl"
   train "$src" --resume "$dest/resume-rtrrl" --steps 20000
 }

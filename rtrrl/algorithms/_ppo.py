@@ -88,7 +88,7 @@ class PPO(AbstractAlgorithm):
     vf_coef: float = 0.5
     ent_coef: float = 0.01
     # Larger than the usual 3e-4: the heads are linear on a small (32-unit) cell, as in the
-    # paper's comparison; tuned on CartPole-v1 with an LSTM (tests/test_ppo.py, slow test).
+    # paper's comparison; tuned on CartPole-v1 with an LSTM (tests/algorithms/test_ppo.py, slow test).
     lr: float = 1e-3
     max_grad_norm: float | None = 0.5
     normalize_advantages: bool = eqx.field(default=True, static=True)

@@ -28,7 +28,7 @@ automatic choice estimates the work from the config as
 ``seeds × num_envs × N² (× N for exact RTRL on a CTRNN, whose trace is N × N²)`` and uses one
 thread up to `SMALL_STEP_WORK`. The one measured miss: LocalMSE CTRNN-32 at batch 64 gets one
 thread and runs 4 % slower than on two (156 against 150 µs). The thread count never changes
-results: each kernel computes the same values on any thread (`tests/test_cpu_threads.py`
+results: each kernel computes the same values on any thread (`tests/app/test_cpu_threads.py`
 checks two runs bit for bit).
 """
 

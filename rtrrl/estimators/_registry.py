@@ -29,8 +29,8 @@ of each `Kernel`, then registers them::
 
 No estimator is edited. Register when the module is imported, before any estimator is traced
 with the cell: a function already compiled for a cell type (`jax.jit` caches on it) keeps the
-form it was traced with. ``tests/test_kernels.py`` registers kernels for a cell of its own, and
-the agreement tests of ``tests/test_estimators.py`` (against `jax.grad` in float64) are what a
+form it was traced with. ``tests/estimators/test_kernels.py`` registers kernels for a cell of its own, and
+the agreement tests of ``tests/estimators/test_estimators.py`` (against `jax.grad` in float64) are what a
 new kernel should be checked with.
 """
 

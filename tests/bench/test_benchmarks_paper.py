@@ -8,31 +8,20 @@ The three cells are the same configuration, so with the persistent compilation c
 training program is compiled by the first test and loaded by the other two.
 """
 
-import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from _training_helpers import persistent_compilation_cache
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from _benchmark_scripts import benchmark_scripts
 
 TINY = dict(steps=2_000, seeds=2, eval_every=1_000, progress=False, overrides=dict(hidden_size=4))
 
 
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory):
-    sys.path.insert(0, str(BENCHMARKS))
     cache = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
-    try:
-        with persistent_compilation_cache(cache):
-            yield {
-                name: importlib.import_module(name)
-                for name in ("paper", "memory_chain", "ablations")
-            }
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_scripts(("paper", "memory_chain", "ablations"), cache) as modules:
+        yield modules
 
 
 def _check_outputs(prefix: Path, key: str) -> dict:

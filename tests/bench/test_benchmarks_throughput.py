@@ -3,24 +3,17 @@
 Only the structure of the output is checked, never a timing: speed depends on the machine.
 """
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from _benchmark_scripts import benchmark_scripts
 
 
 @pytest.fixture(scope="module")
 def bench():
     # The script imports its sibling scripts (`envs`, `_experiments`) as top-level modules.
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("throughput")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_scripts(("throughput",)) as modules:
+        yield modules["throughput"]
 
 
 def test_quick_run_writes_table_and_json(bench, tmp_path, capsys, monkeypatch):

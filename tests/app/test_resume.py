@@ -264,14 +264,14 @@ def test_non_finite_stop_before_any_checkpoint_says_so(tmp_path, capsys, nan_env
 def _train_interrupted_while_compiling(monkeypatch, *argv) -> int:
     """``rtrrl train --steps STEPS *argv`` with Ctrl-C arriving while XLA compiles the first
     chunk; returns the exit code (compilation works again afterwards)."""
-    import rtrrl.training
+    from rtrrl.training import _loop
 
     class Interrupted:
         def lower(self, *args):
             raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(rtrrl.training, "make_chunk_function", lambda *a: Interrupted())
+        patch.setattr(_loop, "make_chunk_function", lambda *a: Interrupted())
         return main(["train", *argv, "--steps", str(STEPS)])
 
 

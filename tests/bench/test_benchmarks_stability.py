@@ -5,30 +5,18 @@ The runs are tiny (4 neurons, 2 seeds, a few thousand steps) and only keep the s
 rotting: they must write their reports and skip finished cells when run again.
 """
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from _training_helpers import persistent_compilation_cache
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from _benchmark_scripts import benchmark_scripts
 
 
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory):
-    sys.path.insert(0, str(BENCHMARKS))
     cache = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
-    try:
-        with persistent_compilation_cache(cache):
-            yield {
-                name: importlib.import_module(name)
-                for name in ("stability", "diagnosis", "early_stopping")
-            }
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_scripts(("stability", "diagnosis", "early_stopping"), cache) as modules:
+        yield modules
 
 
 def test_stability_writes_its_report_and_skips_finished_cells(scripts, tmp_path):

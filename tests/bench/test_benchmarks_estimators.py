@@ -4,24 +4,18 @@ Only the structure of the output is checked, never a timing: speed depends on th
 The suite runs in float64 (conftest), so the benchmark is asked for float64 here.
 """
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
+from _benchmark_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "estimators.py"
 ESTIMATORS = ("RTRL", "RFLO", "LocalMSE", "TruncatedBPTT")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    # `benchmarks/` is a folder of scripts, not a package: load the file by path.
-    spec = importlib.util.spec_from_file_location("benchmark_estimators", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("estimators")
 
 
 def test_quick_run_writes_table_json_and_plot(bench, tmp_path, capsys):
