@@ -11,7 +11,7 @@ from .._types import Array, Float, Int, PRNGKey, Scalar
 from ..agent import AbstractRewardScale, Agent, AgentParams, ObservationNormalizer, ReturnRMS
 from ..cells import AbstractCell
 from ..envs import AbstractEnvironment
-from ..estimators import AbstractGradientEstimator
+from ..estimators import AbstractGradientEstimator, key_argument
 from ..heads import AbstractActor, AbstractFeedback, Backprop, Critic
 from ..traces import AbstractTrace, AccumulatingTrace
 from . import _rtrrl_phases as phases
@@ -190,7 +190,11 @@ class RTRRL(AbstractAlgorithm):
                 prev_reward,
                 start,
                 hidden,
-                self.estimator.init(params.cell, hidden, x),
+                # (A stochastic estimator's first state is drawn again, with its own key, by
+                # the first step, which starts the episode: any key will do here.)
+                self.estimator.init(
+                    params.cell, hidden, x, **key_argument(self.estimator, jax.random.key(0))
+                ),
                 phases.fresh_traces(self, params),
                 previous_value=zero,
                 discounted_return=zero,

@@ -10,7 +10,7 @@ import optax
 
 from ..agent import AbstractRewardScale, ObservationNormalizer
 from ..cells import AbstractCell
-from ..estimators import AbstractGradientEstimator
+from ..estimators import AbstractGradientEstimator, key_argument
 from ..heads import AbstractActor, AbstractFeedback, Critic
 from ..traces import AbstractTrace
 
@@ -123,4 +123,6 @@ def check_parts_fit(alg) -> None:
             )
     # An estimator that cannot serve this cell raises here, naming both.
     x = jnp.zeros((alg.cell.input_size,), jnp.zeros(()).dtype)
-    alg.estimator.init(alg.cell, alg.cell.init_hidden(), x)
+    alg.estimator.init(
+        alg.cell, alg.cell.init_hidden(), x, **key_argument(alg.estimator, jax.random.key(0))
+    )

@@ -25,6 +25,7 @@ import optax
 from .._types import Array, Bool, Float, PRNGKey, PyTree, Scalar
 from ..agent import AgentParams
 from ..envs import AbstractEnvironment, RunningMeanStd
+from ..estimators import key_argument
 from ..heads import Critic
 from ._rtrrl_optimizer import trainable
 from ._rtrrl_state import Acted, EnvCarry, Learned, StepGradients, Traces
@@ -73,13 +74,20 @@ def act(
     agent = alg.agent
     obs = agent.observation(observation_stats, carry.obs)
     x = agent.input(obs, carry.prev_action, carry.prev_reward, carry.episode_start, env)
+    init_key = step_key = None
+    if alg.estimator.stochastic:
+        # Its own keys, folded out of this step's action key (see AbstractGradientEstimator).
+        estimator_key = jax.random.fold_in(key, 1)
+        init_key, step_key = (jax.random.fold_in(estimator_key, i) for i in (0, 1))
     # A new episode's estimator state starts here (the lazy reset of `next_carry`).
     estimator = tree_where(
         carry.episode_start,
-        alg.estimator.init(params.cell, carry.hidden, x),
+        alg.estimator.init(params.cell, carry.hidden, x, **key_argument(alg.estimator, init_key)),
         carry.estimator,
     )
-    hidden, estimator = alg.estimator.step(params.cell, carry.hidden, x, estimator)
+    hidden, estimator = alg.estimator.step(
+        params.cell, carry.hidden, x, estimator, **key_argument(alg.estimator, step_key)
+    )
     features = params.cell.output(hidden)
     z = params.actor.preactivation(features)
     action = params.actor.sample_from(z, key=key)

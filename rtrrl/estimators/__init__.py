@@ -7,7 +7,10 @@ cell that never learns).
 
 # Importing the built-in kernels registers them (CTRNN: RFLO, LocalMSE; LRU: RTRL, LocalMSE).
 from . import _kernels as _kernels
-from ._abstract import AbstractGradientEstimator as AbstractGradientEstimator
+from ._abstract import (
+    AbstractGradientEstimator as AbstractGradientEstimator,
+    key_argument as key_argument,
+)
 from ._common import IncompatibleCellError as IncompatibleCellError
 from ._dense import RTRLState as RTRLState
 from ._frozen import Frozen as Frozen

@@ -1,13 +1,13 @@
 """The interface every online gradient estimator implements."""
 
 import abc
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Features, Grads, Hidden, Input, Scalar
+from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
 
 _State = TypeVar("_State")
@@ -32,15 +32,44 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
       whose gradient has structure overrides it to skip that (`RFLO`).
 
     All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
+
+    **Randomness.** An estimator that draws random numbers (UORO's random signs, for one)
+    sets the class attribute ``stochastic = True``. Its ``init`` and ``step`` then receive a
+    keyword argument ``key``, a fresh PRNG key for that one call, and must use it rather than
+    a key kept in the state (a key kept in the state would repeat its noise every episode,
+    because learners call ``init`` at every episode start, and would be shared by every
+    vmapped seed and environment). The learners make these keys:
+
+    - `rtrrl.RTRRL` folds them out of the key of each (seed, environment, step), the one
+      that samples that step's action: ``fold_in(fold_in(k, 1), 0)`` for ``init`` and
+      ``fold_in(fold_in(k, 1), 1)`` for ``step``. They are independent across seeds,
+      environments, episodes and steps, a pure function of the run's seed (so a resumed run
+      draws the same numbers), and the action keys stay as they were;
+    - `rtrrl.fit_sequence` splits the ``key`` it is given into one key per step.
+
+    Deterministic estimators (``stochastic = False``, the default: `RTRL`, `RFLO`, `LocalMSE`,
+    `TruncatedBPTT`, `Frozen`) never receive a key from the learners, so one written without
+    a ``key`` parameter works unchanged; the built-in ones accept ``key=None`` and ignore it.
     """
 
+    stochastic: ClassVar[bool] = False
+    """Whether ``init`` and ``step`` draw random numbers (and so need their ``key``)."""
+
     @abc.abstractmethod
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> _State:
+    def init(
+        self, cell: AbstractCell, hidden: Hidden, x: Input, *, key: PRNGKey | None = None
+    ) -> _State:
         """Fresh estimator state for an episode starting at `hidden`."""
 
     @abc.abstractmethod
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: _State
+        self,
+        cell: AbstractCell,
+        hidden: Hidden,
+        x: Input,
+        state: _State,
+        *,
+        key: PRNGKey | None = None,
     ) -> tuple[Hidden, _State]:
         """Advance the cell and the estimator by one step."""
 
@@ -55,3 +84,10 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
         leaves = jax.tree.leaves(self.gradient(cell, state, cotangent))
         # Starts from a zero of the cotangent's dtype: a cell without parameters gives 0.
         return sum((jnp.sum(leaf**2) for leaf in leaves), jnp.zeros((), cotangent.dtype))
+
+
+def key_argument(estimator: AbstractGradientEstimator, key: PRNGKey | None) -> dict[str, Any]:
+    """``{"key": key}`` for a stochastic `estimator`, else ``{}``: the keyword arguments a
+    learner passes to its ``init`` and ``step`` (deterministic estimators get no key, so one
+    written without a ``key`` parameter still works)."""
+    return {"key": key} if estimator.stochastic else {}

@@ -18,14 +18,14 @@ class Frozen(AbstractGradientEstimator[None]):
     and costs nothing beyond the forward step.
     """
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> None:
-        del cell, hidden, x
+    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> None:
+        del cell, hidden, x, key
         return None
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: None
+        self, cell: AbstractCell, hidden: Hidden, x: Input, state: None, *, key=None
     ) -> tuple[Hidden, None]:
-        del state
+        del state, key
         return cell(hidden, x), None
 
     def gradient(self, cell: AbstractCell, state: None, cotangent: Features) -> Grads:

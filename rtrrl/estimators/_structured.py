@@ -51,14 +51,16 @@ class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
             )
         return kernel
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> _State:
+    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> _State:
+        del key  # deterministic
         kernel = self.kernel(cell)
         check_step_inputs(self, "init", cell, hidden, x)
         return kernel.init(cell, hidden, x)
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: _State
+        self, cell: AbstractCell, hidden: Hidden, x: Input, state: _State, *, key=None
     ) -> tuple[Hidden, _State]:
+        del key  # deterministic
         check_step_inputs(self, "step", cell, hidden, x)
         return self._kernel_for_state("step", cell, state).step(cell, hidden, x, state)
 

@@ -46,7 +46,8 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise ValueError(f"TruncatedBPTT: `window` must be an int >= 1, got {self.window!r}.")
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input) -> TruncatedBPTTState:
+    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> TruncatedBPTTState:
+        del key  # deterministic
         check_step_inputs(self, "init", cell, hidden, x)
         return TruncatedBPTTState(
             hidden=hidden,
@@ -56,8 +57,9 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         )
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: TruncatedBPTTState
+        self, cell: AbstractCell, hidden: Hidden, x: Input, state: TruncatedBPTTState, *, key=None
     ) -> tuple[Hidden, TruncatedBPTTState]:
+        del key  # deterministic
         check_step_inputs(self, "step", cell, hidden, x)
         next_hidden = cell(hidden, x)
         return next_hidden, TruncatedBPTTState(

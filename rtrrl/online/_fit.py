@@ -17,7 +17,7 @@ import optax
 
 from .._types import Array, Features, Float, PRNGKey, Real
 from ..cells import AbstractCell
-from ..estimators import AbstractGradientEstimator
+from ..estimators import AbstractGradientEstimator, key_argument
 
 
 class LinearReadout(eqx.Module):
@@ -62,6 +62,7 @@ def fit_sequence(
     targets: Real[Array, "time targets"],
     *,
     readout: LinearReadout | None = None,
+    key: PRNGKey | None = None,
 ) -> FitResult:
     r"""Learn ``targets[t] ≈ readout(cell.output(h_t))`` online, one update per step.
 
@@ -81,6 +82,8 @@ def fit_sequence(
     - ``optimizer``: an optax transformation; it sees ``(cell parameters, readout)``.
     - ``inputs``, ``targets``: the sequences, shapes ``(T, I)`` and ``(T, K)``.
     - ``readout``: the initial readout (default: zeros).
+    - ``key``: required by a stochastic estimator (``estimator.stochastic``, e.g. UORO): it is
+      split into one key for ``init`` and one per step. Deterministic estimators ignore it.
 
     **Returns:** a `FitResult` with the trained cell and readout and the per-step losses and
     predictions.
@@ -93,6 +96,11 @@ def fit_sequence(
         )
     if len(inputs) == 0:
         raise ValueError("fit_sequence: the sequences are empty (time = 0).")
+    if estimator.stochastic and key is None:
+        raise ValueError(
+            f"fit_sequence: {type(estimator).__name__} draws random numbers: pass "
+            "key=jax.random.key(...)."
+        )
     # Integer targets (class labels, 0/1) are regressed as floats.
     dtype = targets.dtype if jnp.issubdtype(targets.dtype, jnp.floating) else jnp.zeros(()).dtype
     targets = targets.astype(dtype)
@@ -109,14 +117,22 @@ def fit_sequence(
     hidden = cell.init_hidden()
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(trainable)
-    carry = (trainable, opt_state, hidden, estimator.init(cell, hidden, inputs[0]))
+    if estimator.stochastic:
+        init_key, steps_key = jax.random.split(key)
+        step_keys = jax.random.split(steps_key, len(inputs))
+    else:  # no keys at all: the program of a deterministic estimator stays as it was
+        init_key, step_keys = None, None
+    first = estimator.init(cell, hidden, inputs[0], **key_argument(estimator, init_key))
+    carry = (trainable, opt_state, hidden, first)
 
     def step(carry, data):
         trainable, opt_state, hidden, est_state = carry
         params, readout = trainable
         model = eqx.combine(params, static)
-        x, target = data
-        hidden, est_state = estimator.step(model, hidden, x, est_state)
+        x, target, step_key = data
+        hidden, est_state = estimator.step(
+            model, hidden, x, est_state, **key_argument(estimator, step_key)
+        )
         features = model.output(hidden)
         prediction = readout(features)
         error = prediction - target
@@ -134,7 +150,7 @@ def fit_sequence(
         trainable = eqx.apply_updates(trainable, updates)
         return (trainable, opt_state, hidden, est_state), (jnp.mean(error**2), prediction)
 
-    (trainable, *_), (losses, predictions) = jax.lax.scan(step, carry, (inputs, targets))
+    (trainable, *_), (losses, predictions) = jax.lax.scan(step, carry, (inputs, targets, step_keys))
     params, readout = trainable
     return FitResult(eqx.combine(params, static), readout, losses, predictions)
 
