@@ -186,10 +186,29 @@ METHODS: dict[str, Method] = {
     ),
     "ppo-ctrnn": Method("PPO CTRNN (BPTT)", dict(cell="ctrnn", **PPO_OPTIONS)),
     "ppo-lstm": Method("PPO LSTM (BPTT)", dict(cell="lstm", **PPO_OPTIONS)),
+    # Estimators the paper does not have, with the default preset (subset "estimators").
+    "snap1-default": Method(
+        "RTRRL SnAp-1 CTRNN, default preset",
+        dict(cell="ctrnn", estimator="snap1", preset="default"),
+    ),
+    "uoro-default": Method(
+        "RTRRL UORO CTRNN, default preset",
+        dict(cell="ctrnn", estimator="uoro", preset="default"),
+    ),
 }
 
 
-PRIORITY = ("rflo", "rflo-default", "linear", "lru", "ppo-lstm", "ppo-ctrnn", "rtrl")
+PRIORITY = (
+    "rflo",
+    "rflo-default",
+    "linear",
+    "lru",
+    "ppo-lstm",
+    "ppo-ctrnn",
+    "rtrl",
+    "snap1-default",
+    "uoro-default",
+)
 """Run order of the methods (the cheapest essential ones first; RTRL, O(N⁴), last)."""
 
 
@@ -219,6 +238,8 @@ class Subset:
 
 
 _PAPER_METHODS = ("linear", "rflo", "lru", "ppo-ctrnn", "ppo-lstm")
+_FULL_METHODS = (*_PAPER_METHODS, "rtrl", "rflo-default")
+_ESTIMATOR_TASKS = ("MemoryChain-16", "StatelessCartPole", "CartPole-vel")
 
 SUBSETS: dict[str, Subset] = {
     "quick": Subset(
@@ -265,6 +286,31 @@ SUBSETS: dict[str, Subset] = {
             "MountainCarContinuous": 1_000_000,
         },
         caps={"lru": 1_000_000, "rtrl": 300_000},
+        methods={
+            task: _FULL_METHODS
+            for task in (
+                "CartPole-vel",
+                "MemoryChain-4",
+                "MemoryChain-8",
+                "MemoryChain-16",
+                "MemoryChain-32",
+                "StatelessCartPole",
+                "RepeatPrevious",
+                "Catch",
+                "Acrobot",
+                "MountainCarContinuous",
+            )
+        },
+    ),
+    "estimators": Subset(
+        about=(
+            "the estimators beyond the paper's, SnAp-1 and UORO, against RFLO, all with the "
+            "default preset, on MemoryChain-16, StatelessCartPole and CartPole-vel; 300k "
+            "steps per seed"
+        ),
+        budget=dict.fromkeys(_ESTIMATOR_TASKS, 300_000),
+        methods=dict.fromkeys(_ESTIMATOR_TASKS, ("rflo-default", "snap1-default", "uoro-default")),
+        name="paper_estimators",
     ),
 }
 
