@@ -79,6 +79,29 @@ USER_MODULE = textwrap.dedent(
                 return full.output(full(state.previous, state.x))
 
             return jax.vjp(features, params)[1](cotangent)[0]
+
+
+    class NoisyState(eqx.Module):
+        previous: jax.Array
+        x: jax.Array
+        scale: jax.Array
+
+
+    class NoisyOneStepEstimator(AbstractGradientEstimator):
+        """OneStepEstimator's gradient times a random factor 1 + ε, ε ~ N(0, 0.1²) per step."""
+
+        stochastic = True
+
+        def init(self, cell, hidden, x, *, key):
+            return NoisyState(hidden, x, jnp.ones((), hidden.dtype))
+
+        def step(self, cell, hidden, x, state, *, key):
+            scale = 1.0 + 0.1 * jax.random.normal(key, (), hidden.dtype)
+            return cell(hidden, x), NoisyState(hidden, x, scale)
+
+        def gradient(self, cell, state, cotangent):
+            exact = OneStepEstimator().gradient(cell, OneStep(state.previous, state.x), cotangent)
+            return jax.tree.map(lambda g: state.scale * g, exact)
     '''
 )
 
@@ -98,19 +121,22 @@ def _metrics_rows(run):
     return (run / "metrics.csv").read_text().splitlines()[1:]
 
 
+@pytest.mark.parametrize("estimator", ["OneStepEstimator", "NoisyOneStepEstimator"])
 def test_a_cell_and_an_estimator_from_outside_the_package_train_save_resume_and_evaluate(
-    user_module, tmp_path, capsys
+    user_module, tmp_path, capsys, estimator
 ):
+    """Also for a stochastic estimator: its keys come from the run's seed, so the resumed run
+    draws the same numbers as the uninterrupted one."""
     run = tmp_path / "run"
     flags = [
         "--env", "CartPole-v1", "--cell", f"{user_module}:TanhRNN",
-        "--estimator", f"{user_module}:OneStepEstimator", "--lr-decay", "none",
+        "--estimator", f"{user_module}:{estimator}", "--lr-decay", "none",
         *TINY_FLAGS,
     ]  # fmt: skip
     assert main(["train", *flags, "--steps", "1000", "--out", str(run)]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["cell"] == "user_rnn:TanhRNN"
-    assert config["estimator"] == "user_rnn:OneStepEstimator"
+    assert config["estimator"] == f"user_rnn:{estimator}"
     assert (run / "checkpoint.rtrrl").is_file()
     assert len(_metrics_rows(run)) == 2  # evaluations at 500 and 1000 steps
 
