@@ -57,11 +57,11 @@ class TrainConfig:
     input, no recurrent cell), a name registered in `rtrrl.app.registry.CELLS`, or an import
     path ``module:Class`` built as ``Class(input_size, hidden_size, key=key)``. ``lstm`` and
     ``gru`` suit ``--algo ppo``; with RTRRL they need an estimator that serves any cell (rtrl,
-    local-mse, tbptt)."""
+    local-mse, snap1, uoro, tbptt)."""
     estimator: str = "rflo"
-    """Online gradient estimator of the cell: ``rflo``, ``rtrl``, ``local-mse``, ``tbptt``, a
-    name registered in `rtrrl.app.registry.ESTIMATORS`, or an import path ``module:Class``
-    built as ``Class()``."""
+    """Online gradient estimator of the cell: ``rflo``, ``rtrl``, ``local-mse``, ``tbptt``,
+    ``snap1``, ``uoro``, a name registered in `rtrrl.app.registry.ESTIMATORS`, or an import
+    path ``module:Class`` built as ``Class()``."""
     window: int = 8  # the command line's choice: `TruncatedBPTT` has no default window
     """Truncation window of ``--estimator tbptt``."""
     feedback: Literal["backprop", "alignment"] = "backprop"

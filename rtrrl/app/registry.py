@@ -23,7 +23,15 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Identity, RandomSparse
-from ..estimators import RFLO, RTRL, AbstractGradientEstimator, LocalMSE, TruncatedBPTT
+from ..estimators import (
+    RFLO,
+    RTRL,
+    UORO,
+    AbstractGradientEstimator,
+    LocalMSE,
+    SnAp1,
+    TruncatedBPTT,
+)
 
 _Builder = TypeVar("_Builder", bound=Callable[..., Any])
 
@@ -147,3 +155,5 @@ ESTIMATORS.register("rflo", lambda part: RFLO())
 ESTIMATORS.register("rtrl", lambda part: RTRL())
 ESTIMATORS.register("local-mse", lambda part: LocalMSE())
 ESTIMATORS.register("tbptt", lambda part: TruncatedBPTT(part.window))
+ESTIMATORS.register("snap1", lambda part: SnAp1())
+ESTIMATORS.register("uoro", lambda part: UORO())

@@ -1,11 +1,12 @@
-"""Online gradient estimators: `RTRL`, `RFLO`, `LocalMSE`, `TruncatedBPTT`, and `Frozen` (a
-cell that never learns).
+"""Online gradient estimators: `RTRL`, `RFLO`, `LocalMSE`, `SnAp1`, `UORO`, `TruncatedBPTT`,
+and `Frozen` (a cell that never learns).
 
-`RTRL`, `LocalMSE` and `RFLO` find the structured form for a cell through the cell's type:
+`RTRL`, `LocalMSE`, `RFLO` and `SnAp1` find the structured form for a cell through the cell's type:
 `register_kernel` (see `rtrrl.estimators._registry` for how to add a structured cell).
 """
 
-# Importing the built-in kernels registers them (CTRNN: RFLO, LocalMSE; LRU: RTRL, LocalMSE).
+# Importing the built-in kernels registers them (CTRNN: RFLO, LocalMSE, SnAp1; LRU: RTRL,
+# LocalMSE, SnAp1).
 from . import _kernels as _kernels
 from ._abstract import (
     AbstractGradientEstimator as AbstractGradientEstimator,
@@ -25,5 +26,7 @@ from ._registry import (
 )
 from ._rflo import RFLO as RFLO
 from ._rtrl import RTRL as RTRL
+from ._snap1 import SnAp1 as SnAp1
 from ._structured import AbstractStructuredEstimator as AbstractStructuredEstimator
 from ._tbptt import TruncatedBPTT as TruncatedBPTT, TruncatedBPTTState as TruncatedBPTTState
+from ._uoro import UORO as UORO, UOROState as UOROState

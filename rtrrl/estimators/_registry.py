@@ -6,7 +6,7 @@ An online estimator has a generic form that serves any cell (RTRL's dense influe
 in O(N²), ...). A structured form is a `Kernel`, registered under the estimator's *kind* and a
 cell type. The estimators never name a cell: they call `find_kernel(kind, cell)`, which walks
 ``type(cell).__mro__`` (so a subclass of `CTRNN` gets the `CTRNN` kernels unless it registers
-its own), and use their generic form (`RTRL`, `LocalMSE`) or raise `IncompatibleCellError`
+its own), and use their generic form (`RTRL`, `LocalMSE`, `SnAp1`) or raise `IncompatibleCellError`
 (`RFLO`) when nothing is registered.
 
 Kinds, and what a kernel registered under each must compute (``h_t = f_θ(h_{t-1}, x_t)``,
@@ -17,7 +17,11 @@ Kinds, and what a kernel registered under each must compute (``h_t = f_θ(h_{t-1
 - ``"local-mse"`` (`LocalMSE`): the immediate Jacobian ``Ĵ_t = ∂f/∂θ`` only (SnAp-0), so that
   the gradient equals that of ``TruncatedBPTT(1)``;
 - ``"rflo"`` (`RFLO`): a leaky per-neuron trace (Murray 2019): RTRL with ``∂f/∂h`` replaced by
-  the cell's leak, exact when the recurrent weights are zero.
+  the cell's leak, exact when the recurrent weights are zero;
+- ``"snap1"`` (`SnAp1`): the influence entries in the sparsity pattern of ``∂f/∂θ`` only,
+  carried through the diagonal of ``∂f/∂h``:
+  ``M_t[i, j] = (∂f/∂h)_t[i, i] M_{t-1}[i, j] + (∂f/∂θ)_t[i, j]`` (Menick et al. 2021, SnAp-1),
+  exact when ``∂f/∂h`` is diagonal.
 
 **Adding a structured cell** touches one place: a module next to
 ``rtrrl/estimators/_kernels/_ctrnn.py`` (imported by ``_kernels/__init__.py``; code outside
@@ -42,7 +46,7 @@ import equinox as eqx
 
 from ..cells import AbstractCell
 
-KINDS: tuple[str, ...] = ("rtrl", "local-mse", "rflo")
+KINDS: tuple[str, ...] = ("rtrl", "local-mse", "rflo", "snap1")
 """The estimator kinds a kernel can be registered under (see the module docstring)."""
 
 

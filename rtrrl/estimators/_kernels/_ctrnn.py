@@ -94,3 +94,51 @@ def _traces_kernel(*, leak: bool) -> Kernel:
 register_kernel("rflo", CTRNN, _traces_kernel(leak=True))
 # SnAp-0 on a CTRNN is RFLO with the leak dropped: the immediate Jacobian is row-local.
 register_kernel("local-mse", CTRNN, _traces_kernel(leak=False))
+
+
+def ctrnn_snap1_step(
+    cell: CTRNN, hidden: Float[Array, " hidden"], x: Input, state: RFLOState
+) -> tuple[Float[Array, " hidden"], RFLOState]:
+    r"""One SnAp-1 step (Menick et al. 2021): RFLO's traces carried by the full diagonal.
+
+    The step's recurrent Jacobian is ``J = diag(1 - r) + diag(r ⊙ (1 - a²)) W̃_rec``, so its
+    diagonal is the leak *plus* the self-connection through ``tanh'``:
+
+        d_i = J_ii = (1 - r_i) + r_i (1 - a_i²) W̃_rec[i, i],
+        Ĵ^W_t = d ⊙ Ĵ^W_{t-1} + m ⊙ (r ⊙ (1 - a²)) ξ_tᵀ,
+        Ĵ^τ_t = d ⊙ Ĵ^τ_{t-1} + (a - h_{t-1}) ⊙ ∂r/∂raw_tau,
+
+    with the immediate terms of `ctrnn_traces_step` (``∂f_k/∂W_ij`` and ``∂f_k/∂raw_tau_i`` are
+    zero for ``k ≠ i``: the pattern of ``∂f/∂θ`` is exactly the traces' rows). O(N·(I+N)).
+
+    **Relation to RFLO and RTRL.** Both traces start at zero, share the immediate terms and the
+    gradient's row contraction; only the factor differs, ``d_i`` here and ``1 - r_i`` in RFLO.
+
+    - If ``W̃_rec[i, i] = 0`` for every ``i`` then ``d = 1 - r`` at every step and, by induction
+      on ``t``, the traces (hence the gradients) of SnAp-1 and RFLO are equal.
+    - If ``W̃_rec`` is diagonal then ``J`` is diagonal; RTRL's ``M_t = J M_{t-1} + F_t`` then
+      keeps the row pattern of ``F`` (a diagonal scaling does not mix rows), so
+      ``M_t[i, j] = d_i M_{t-1}[i, j] + F_t[i, j]`` is SnAp-1's recursion: SnAp-1 is exact.
+    - Otherwise SnAp-1 drops the influence that reaches neuron ``i`` through the other
+      neurons (``J_ik`` for ``k ≠ i``) and RFLO additionally the self-excitation term.
+    """
+    next_hidden, immediate = ctrnn_traces_step(cell, hidden, x, state, leak=False)
+    _, activation, rate = cell.forward_terms(hidden, x)
+    recurrent = cell.masked_weight[:, cell.input_size : cell.input_size + cell.hidden_size]
+    decay = 1.0 - rate + rate * (1.0 - activation**2) * jnp.diagonal(recurrent)
+    return next_hidden, RFLOState(
+        decay[:, None] * state.weight + immediate.weight, decay * state.tau + immediate.tau
+    )
+
+
+register_kernel(
+    "snap1",
+    CTRNN,
+    Kernel(
+        RFLOState,
+        ctrnn_traces_init,
+        ctrnn_snap1_step,
+        ctrnn_traces_gradient,
+        ctrnn_traces_gradient_norm_squared,
+    ),
+)

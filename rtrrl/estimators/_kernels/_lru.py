@@ -103,3 +103,5 @@ def _lru_kernel(*, carry: bool) -> Kernel:
 register_kernel("rtrl", LRU, _lru_kernel(carry=True))
 # SnAp-0 on an LRU: RTRL's diagonal traces without the carry.
 register_kernel("local-mse", LRU, _lru_kernel(carry=False))
+# SnAp-1 on an LRU is exact RTRL: the recurrent Jacobian diag(λ) is its own diagonal.
+register_kernel("snap1", LRU, _lru_kernel(carry=True))
