@@ -75,11 +75,15 @@ def threefry_2x32(
     return jnp.stack([x0, x1])
 
 
+class DrawTooLarge(ValueError):
+    """A single draw of 2**32 or more values: more than the counter of one call can index."""
+
+
 def _hash_indices(key: UInt32[Array, " 2"], shape: tuple[int, ...]) -> UInt32[Array, " 2 *shape"]:
     """`threefry_2x32` of every element's row-major index; ``(x₀, x₁) = (0, index)``."""
     size = math.prod(shape)
     if size >= 2**32:
-        raise ValueError(
+        raise DrawTooLarge(
             f"threefry_unrolled draws at most 2**32 - 1 values per call; got shape {shape}. "
             "Use jax.random.key(seed) (JAX's threefry2x32, same bits) for larger draws."
         )

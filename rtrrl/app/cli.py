@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import tyro
 
 from .config import TrainConfig, load_config_file
@@ -129,8 +130,7 @@ def _train(config: TrainConfig) -> int:
             print("\nInterrupted before training started: nothing was saved.", file=sys.stderr)
         return interrupt.exit_code if isinstance(interrupt, Terminated) else 130
     out = config.resume if config.resume is not None else config.out_dir()
-    best = ", ".join(f"{v:.4g}" for v in result.best_eval_return)
-    final = ", ".join(f"{v:.4g}" for v in result.final_eval_return)
+    best, final = _per_seed(result.best_eval_return), _per_seed(result.final_eval_return)
     print(
         f"best eval return per seed: {best} | final: {final} | "
         f"{result.env_steps_per_second:,.0f} env-steps/s (compile {result.compile_seconds:.1f} s)"
@@ -176,6 +176,14 @@ def _plot(command: PlotCommand) -> int:
     path = plot_runs(runs, command.out, metric=command.metric, title=command.title)
     print(f"wrote {path}")
     return 0
+
+
+def _per_seed(values) -> str:
+    """Every seed's value, or their median and range when there are more than ten."""
+    if len(values) <= 10:
+        return ", ".join(f"{v:.4g}" for v in values)
+    low, median, high = np.nanmin(values), np.nanmedian(values), np.nanmax(values)
+    return f"median {median:.4g} (min {low:.4g}, max {high:.4g}, {len(values)} seeds)"
 
 
 def _envs(command: EnvsCommand) -> int:

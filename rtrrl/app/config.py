@@ -25,6 +25,7 @@ from ..algorithms import PPO, RTRRL
 from ..cells import CTRNN, AbstractCell
 from ..estimators import AbstractGradientEstimator, IncompatibleCellError
 from ..training import LoopConfig
+from .memory import check_memory
 from .options import parse_env_options, yaml_value
 from .parts import (
     CellPart,
@@ -536,16 +537,20 @@ def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
     make = config.parts().learner_factory(env)
     # Trace once now (shapes only, nothing computed): bad combinations (RFLO on an LRU, a
     # categorical actor on continuous actions, ...) fail before anything is compiled or written.
+    num_envs = 1 if config.algo == "rtrrl" else config.num_envs
     try:
-        jax.eval_shape(
-            lambda key: make(key).init(key, env, num_envs=1 if config.algo == "rtrrl" else
-                                       config.num_envs),
-            prng.key(config.seed),
-        )  # fmt: skip
+        one_seed = jax.eval_shape(
+            lambda key: make(key).init(key, env, num_envs=num_envs), prng.key(config.seed)
+        )
     except IncompatibleCellError as error:
         raise IncompatibleCellError(
             f"{error} (`estimator` = {config.estimator!r}, `cell` = {config.cell!r}; on the "
             "command line RTRL() is --estimator rtrl, LocalMSE() --estimator local-mse, "
             "TruncatedBPTT() --estimator tbptt)"
         ) from None
+    except prng.DrawTooLarge as error:
+        raise ValueError(
+            f"`hidden_size` (--hidden-size) = {config.hidden_size} is too large: {error}"
+        ) from None
+    check_memory(config, env, make, one_seed, num_envs)
     return make

@@ -273,6 +273,12 @@ def _run_in_locked_folder(
         )
     write_atomic(out / CONFIG_NAME, json.dumps(config.to_json(), indent=2) + "\n")
     fingerprint = config.fingerprint()
+    if config.seeds * config.num_envs >= 256:
+        # Large batches take long before the first evaluation: say what is going on.
+        log(
+            f"{config.seeds:,} seeds × {config.num_envs:,} environments: compiling, then "
+            f"{plan.env_steps_per_chunk * config.seeds:,} env-steps between progress updates."
+        )
 
     def save(states, book: TrainProgress) -> None:
         save_checkpoint(out, states, book, fingerprint)
