@@ -15,6 +15,7 @@ leaves a half-written file, and an existing run is never overwritten unless resu
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import math
@@ -147,6 +148,14 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
             "the run folder is damaged."
         )
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"{path} has unknown setting(s) {', '.join(map(repr, unknown))}{hint}: an edited or "
+            "damaged run folder. Fix the key, or start a new run."
+        )
     for name in ("out", "resume", "config"):
         if data.get(name) is not None:
             data[name] = Path(data[name])

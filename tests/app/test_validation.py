@@ -467,7 +467,14 @@ def test_a_config_file_with_a_key_given_twice_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     ("content", "expected"),
-    [("[1, 2]\n", "holds a JSON list, not the object"), ("{oops", "is not valid JSON")],
+    [
+        ("[1, 2]\n", "holds a JSON list, not the object"),
+        ("{oops", "is not valid JSON"),
+        (
+            '{"env": "CartPole-v1", "hiden_size": 3}\n',
+            "unknown setting(s) 'hiden_size' (did you mean 'hidden_size'?)",
+        ),
+    ],
 )
 def test_a_damaged_config_json_is_refused_by_eval_and_resume(tmp_path, capsys, content, expected):
     (tmp_path / "config.json").write_text(content)
