@@ -20,7 +20,15 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from rtrrl.cells import CTRNN, LRU, AbstractCell
-from rtrrl.estimators import RFLO, RTRL, AbstractGradientEstimator, LocalMSE, TruncatedBPTT
+from rtrrl.estimators import (
+    RFLO,
+    RTRL,
+    UORO,
+    AbstractGradientEstimator,
+    LocalMSE,
+    SnAp1,
+    TruncatedBPTT,
+)
 from rtrrl.testing import (
     EstimatorCheckError,
     assert_grads_close,
@@ -161,6 +169,7 @@ EXACT = {
     "rtrl-lru": (RTRL(), "lru"),
     "tbptt-full-ctrnn": (TruncatedBPTT(LENGTH), "ctrnn"),
     "tbptt-full-lru": (TruncatedBPTT(LENGTH), "lru"),
+    "snap1-lru": (SnAp1(), "lru"),  # a diagonal recurrence: SnAp-1 is RTRL there
     "dense-rtrl-written-here": (_DenseRTRL(), "ctrnn"),
 }
 
@@ -258,6 +267,15 @@ def test_biased_noise_fails_assert_unbiased():
     with pytest.raises(AssertionError, match="differs from BPTT's gradient") as info:
         assert_unbiased(_NoisyRTRL(bias=0.1), make_cell("ctrnn"), key=KEY, length=LENGTH)
     assert info.value.report.max_z_score > info.value.report.z_threshold
+
+
+@pytest.mark.parametrize("cell_name", ["ctrnn", "lru"])
+def test_uoro_keeps_the_contract_and_is_unbiased(cell_name):
+    """The built-in stochastic estimator, through the same checks as a user's."""
+    cell = make_cell(cell_name)
+    assert check_estimator(UORO(), cell, key=KEY, length=LENGTH).passed
+    report = assert_unbiased(UORO(), cell, key=KEY, length=LENGTH, samples=2048)
+    assert report.max_z_score <= report.z_threshold
 
 
 def test_deterministic_exact_estimators_pass_assert_unbiased():
