@@ -2,7 +2,9 @@
 
 Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`, `rtrrl.agent`
 (reward and observation normalisation), `rtrrl.algorithms`, `rtrrl.envs`, `rtrrl.presets`,
-`rtrrl.prng`. The most used names are re-exported here.
+`rtrrl.prng`. The most used names are re-exported here. `rtrrl.testing` (checks of an
+estimator against backpropagation through time, for your own test suite) is imported on its
+own: ``import rtrrl.testing``.
 """
 
 from . import (

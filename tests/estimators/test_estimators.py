@@ -3,9 +3,11 @@
 The loss is ``L(θ) = Σ_t c_tᵀ output(h_t)`` over a random sequence with random cotangents
 ``c_t``; summing ``estimator.gradient(cell, state_t, c_t)`` over the sequence must give
 ``∇L`` exactly (RTRL, TruncatedBPTT with a window covering the sequence), or a documented
-approximation of it (RFLO, LocalMSE). Float64 (see conftest), tiny sizes, every sequence
-unrolled under one jitted `lax.scan`; results are cached so each (cell, estimator, data) run
-compiles once per session.
+approximation of it (RFLO, LocalMSE). The reference, the online sum and the comparisons are
+`rtrrl.testing`'s (`bptt_gradient`, `online_gradient`, `assert_grads_close`), the ones users
+test their own estimators with. Float64 (see conftest), tiny sizes, every sequence unrolled
+under one jitted `lax.scan`; results are cached so each (cell, estimator, data) run compiles
+once per session.
 """
 
 import functools
@@ -26,6 +28,13 @@ from rtrrl.estimators import (
     RTRLState,
     TruncatedBPTT,
     TruncatedBPTTState,
+)
+from rtrrl.testing import (
+    assert_grads_close,
+    bptt_gradient,
+    online_gradient,
+    relative_error,
+    sequence_loss,
 )
 
 INPUT, HIDDEN, FEATURES, T = 2, 4, 3, 6
@@ -76,44 +85,27 @@ def data(cell: AbstractCell, seed: int = 0, batch: tuple[int, ...] = ()):
     return xs, cs
 
 
-def _sequence(estimator, cell, xs, cs):
+@eqx.filter_jit
+def run_sequence(estimator, cell, xs, cs):
     """Final hidden state and ``Σ_t estimator.gradient(state_t, c_t)``."""
-    hidden = cell.init_hidden()
-    state = estimator.init(cell, hidden, xs[0])
-
-    def body(carry, step):
-        hidden, state = carry
-        x, c = step
-        hidden, state = estimator.step(cell, hidden, x, state)
-        return (hidden, state), estimator.gradient(cell, state, c)
-
-    (hidden, _), grads = jax.lax.scan(body, (hidden, state), (xs, cs))
-    return hidden, jax.tree.map(lambda g: g.sum(0), grads)
-
-
-run_sequence = eqx.filter_jit(_sequence)
+    return online_gradient(estimator, cell, cell.init_hidden(), xs, cs)
 
 
 @eqx.filter_jit
 def run_batch(estimator, cell, xs, cs):
-    return jax.vmap(lambda x, c: _sequence(estimator, cell, x, c))(xs, cs)
+    return jax.vmap(lambda x, c: online_gradient(estimator, cell, cell.init_hidden(), x, c))(xs, cs)
 
 
 def loss(cell: AbstractCell, xs, cs):
-    def body(hidden, step):
-        x, c = step
-        hidden = cell(hidden, x)
-        return hidden, cell.output(hidden) @ c
-
-    hidden, terms = jax.lax.scan(body, cell.init_hidden(), (xs, cs))
-    return terms.sum(), hidden
+    """``(Σ_t c_tᵀ output(h_t), h_T)`` from the cell's initial state."""
+    return sequence_loss(cell, cell.init_hidden(), xs, cs)
 
 
 @eqx.filter_jit
 def bptt(cell: AbstractCell, xs, cs):
     """The reference: `jax.grad` of the unrolled loss, and the final hidden state."""
-    (_, hidden), grads = eqx.filter_value_and_grad(loss, has_aux=True)(cell, xs, cs)
-    return hidden, grads
+    hidden0 = cell.init_hidden()
+    return loss(cell, xs, cs)[1], bptt_gradient(cell, hidden0, xs, cs)
 
 
 @functools.cache
@@ -130,19 +122,6 @@ def reference(cell_name: str):
     return bptt(cell, *data(cell))
 
 
-def assert_trees_close(actual, expected, rtol=RTOL):
-    assert jax.tree.structure(actual) == jax.tree.structure(expected)
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
-        scale = float(jnp.max(jnp.abs(e))) if e.size else 0.0
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale)
-
-
-def relative_difference(a, b) -> float:
-    fa = jnp.concatenate([x.ravel() for x in jax.tree.leaves(a)])
-    fb = jnp.concatenate([x.ravel() for x in jax.tree.leaves(b)])
-    return float(jnp.linalg.norm(fa - fb) / jnp.linalg.norm(fb))
-
-
 # --- exact estimators ------------------------------------------------------------------------
 
 
@@ -152,7 +131,7 @@ def test_exact_estimators_equal_bptt(estimator_name, cell_name):
     hidden, grads = estimate(estimator_name, cell_name)
     ref_hidden, ref_grads = reference(cell_name)
     np.testing.assert_allclose(hidden, ref_hidden, rtol=1e-12)
-    assert_trees_close(grads, ref_grads)
+    assert_grads_close(grads, ref_grads, rtol=RTOL)
     expected_structure = jax.tree.structure(eqx.filter(make_cell(cell_name), eqx.is_inexact_array))
     assert jax.tree.structure(grads) == expected_structure
 
@@ -160,7 +139,7 @@ def test_exact_estimators_equal_bptt(estimator_name, cell_name):
 def test_generic_rtrl_equals_bptt_on_complex_lru():
     """The dense forward-mode path handles a complex hidden state (not only the LRU shortcut)."""
     _, grads = estimate("rtrl-generic", "lru")
-    assert_trees_close(grads, reference("lru")[1])
+    assert_grads_close(grads, reference("lru")[1], rtol=RTOL)
 
 
 def test_rtrl_equals_finite_differences():
@@ -190,28 +169,28 @@ def test_rtrl_equals_finite_differences():
 def test_local_mse_equals_tbptt_window_1(cell_name):
     _, local = estimate("local-mse", cell_name)
     _, tbptt = estimate("tbptt-1", cell_name)
-    assert_trees_close(local, tbptt)
+    assert_grads_close(local, tbptt, rtol=RTOL)
 
 
 @pytest.mark.parametrize("cell_name", CTRNNS)
 def test_rflo_equals_rtrl_without_recurrent_weights(cell_name):
     _, rflo = estimate("rflo", cell_name, zero_recurrence=True)
     _, rtrl = estimate("rtrl", cell_name, zero_recurrence=True)
-    assert_trees_close(rflo, rtrl)
+    assert_grads_close(rflo, rtrl, rtol=RTOL)
 
 
 @pytest.mark.parametrize("cell_name", CTRNNS)
 def test_rflo_differs_from_rtrl_with_recurrent_weights(cell_name):
     _, rflo = estimate("rflo", cell_name)
     _, rtrl = estimate("rtrl", cell_name)
-    assert relative_difference(rflo, rtrl) > 1e-3
+    assert relative_error(rflo, rtrl) > 1e-3
 
 
 def test_truncation_is_an_approximation():
     """A window shorter than the sequence really truncates (the window logic is not a no-op)."""
     _, short = estimate("tbptt-3", "ctrnn")
     _, full = estimate("tbptt-T", "ctrnn")
-    assert relative_difference(short, full) > 1e-3
+    assert relative_error(short, full) > 1e-3
 
 
 # --- batching, resets, consistency -----------------------------------------------------------
@@ -234,7 +213,7 @@ def test_vmap_of_gradient_equals_per_example_loop(estimator_name, cell_name):
     for i in range(xs.shape[0]):
         hidden_i, grads_i = run_sequence(estimator, cell, xs[i], cs[i])
         np.testing.assert_allclose(hidden[i], hidden_i, rtol=1e-12)
-        assert_trees_close(jax.tree.map(lambda g, i=i: g[i], grads), grads_i, rtol=1e-12)
+        assert_grads_close(jax.tree.map(lambda g, i=i: g[i], grads), grads_i, rtol=1e-12)
 
 
 SUPPORTED = [
@@ -320,7 +299,7 @@ def test_reset_mid_sequence_equals_a_fresh_start():
         _, state = estimator.step(cell, h0, xs[4], state)
         return estimator.gradient(cell, state, cs[0])
 
-    assert_trees_close(restarted_gradient(), fresh_gradient(), rtol=1e-12)
+    assert_grads_close(restarted_gradient(), fresh_gradient(), rtol=1e-12)
 
 
 # --- errors ----------------------------------------------------------------------------------
