@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from .._types import Features, Grads, Hidden, Input, Scalar
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
+from ._common import check_cotangent, check_step_inputs
 
 
 class Frozen(AbstractGradientEstimator[None]):
@@ -19,19 +20,23 @@ class Frozen(AbstractGradientEstimator[None]):
     """
 
     def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> None:
-        del cell, hidden, x, key
+        del key
+        check_step_inputs(self, "init", cell, hidden, x)
         return None
 
     def step(
         self, cell: AbstractCell, hidden: Hidden, x: Input, state: None, *, key=None
     ) -> tuple[Hidden, None]:
         del state, key
+        check_step_inputs(self, "step", cell, hidden, x)
         return cell(hidden, x), None
 
     def gradient(self, cell: AbstractCell, state: None, cotangent: Features) -> Grads:
-        del state, cotangent
+        del state
+        check_cotangent(self, "gradient", cell, cotangent)
         return jax.tree.map(jnp.zeros_like, eqx.filter(cell, eqx.is_inexact_array))
 
     def gradient_norm_squared(self, cell: AbstractCell, state: None, cotangent: Features) -> Scalar:
-        del cell, state
+        del state
+        check_cotangent(self, "gradient_norm_squared", cell, cotangent)
         return jnp.zeros((), cotangent.dtype)

@@ -25,6 +25,7 @@ from rtrrl.estimators import (
     RTRL,
     UORO,
     AbstractGradientEstimator,
+    Frozen,
     LocalMSE,
     SnAp1,
     TruncatedBPTT,
@@ -198,6 +199,13 @@ def test_approximations_keep_the_contract_and_report_their_error(estimator, cell
     assert 1e-3 < report.relative_error < 1.0 and 0.0 < report.cosine_similarity < 1 - 1e-6
     with pytest.raises(EstimatorCheckError, match="FAILED matches_bptt"):
         assert_matches_bptt(estimator, cell, key=KEY, length=LENGTH)
+
+
+def test_frozen_keeps_the_contract_with_a_zero_gradient(without_runtime_type_checks):
+    """The echo-state estimator: shapes are checked like every other estimator's, and its
+    gradient is zero (relative error 1 against any non-zero reference)."""
+    report = check_estimator(Frozen(), make_cell("ctrnn"), key=KEY, length=LENGTH)
+    assert report.passed and report.relative_error == pytest.approx(1.0)
 
 
 # --- (b) deliberate defects fail the check that should catch them -------------------------------
