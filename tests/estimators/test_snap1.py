@@ -32,6 +32,7 @@ from rtrrl.estimators import (
     RTRLState,
     SnAp1,
 )
+from rtrrl.testing import bptt_gradient
 
 INPUT, HIDDEN, T = 2, 4, 6
 SNAP1 = {"snap1": SnAp1(), "snap1-generic": SnAp1(structured=False)}
@@ -105,16 +106,9 @@ def flat(tree) -> jax.Array:
 
 @eqx.filter_jit
 def bptt(cell: AbstractCell, xs, cs) -> jax.Array:
-    """The reference: `jax.grad` of ``Σ_t c_tᵀ output(h_t)`` over the unrolled sequence."""
-
-    def loss(cell):
-        def body(hidden, step):
-            hidden = cell(hidden, step[0])
-            return hidden, cell.output(hidden) @ step[1]
-
-        return jax.lax.scan(body, cell.init_hidden(), (xs, cs))[1].sum()
-
-    return flat(eqx.filter_grad(loss)(cell))
+    """The reference, `rtrrl.testing.bptt_gradient` (``jax.grad`` of ``Σ_t c_tᵀ output(h_t)``
+    over the unrolled sequence), flattened."""
+    return flat(bptt_gradient(cell, cell.init_hidden(), xs, cs))
 
 
 @eqx.filter_jit

@@ -27,6 +27,7 @@ from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.cells import CTRNN, GRU, LRU, LSTM, AbstractCell, Identity, RandomSparse
 from rtrrl.estimators import RTRL, UORO, IncompatibleCellError, UOROState
 from rtrrl.estimators._uoro import uoro_gradient, uoro_update
+from rtrrl.testing import bptt_gradient
 
 T = 3
 
@@ -59,16 +60,9 @@ def flat(tree) -> jax.Array:
 
 @eqx.filter_jit
 def bptt(cell: AbstractCell, xs, cs) -> jax.Array:
-    """The reference: `jax.grad` of ``Σ_t c_tᵀ output(h_t)`` over the unrolled sequence."""
-
-    def loss(cell):
-        def body(hidden, step):
-            hidden = cell(hidden, step[0])
-            return hidden, cell.output(hidden) @ step[1]
-
-        return jax.lax.scan(body, cell.init_hidden(), (xs, cs))[1].sum()
-
-    return flat(eqx.filter_grad(loss)(cell))
+    """The reference, `rtrrl.testing.bptt_gradient` (``jax.grad`` of ``Σ_t c_tᵀ output(h_t)``
+    over the unrolled sequence), flattened."""
+    return flat(bptt_gradient(cell, cell.init_hidden(), xs, cs))
 
 
 @eqx.filter_jit
