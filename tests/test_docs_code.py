@@ -7,6 +7,8 @@ its own namespace, so JAX is imported once; each page is reported as its own tes
 
 A block that is not meant to run is tagged ```bash or ```text, or, for Python that cannot run
 here, preceded by the line ``<!-- skip-test -->`` (give the reason in that comment).
+A page that trains agents for longer than this test's budget (under a minute for all fast
+pages) starts with the line ``<!-- test: slow -->`` and runs under the `slow` marker.
 """
 
 import json
@@ -21,6 +23,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SKIP = "<!-- skip-test"
+SLOW = "<!-- test: slow"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*$")
 
 
@@ -74,25 +77,44 @@ def _name(page: pathlib.Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    pages = {_name(page): python_blocks(page.read_text()) for page in PAGES}
+def is_slow(page: pathlib.Path) -> bool:
+    """A page whose first line is ``<!-- test: slow ... -->`` runs under the `slow` marker."""
+    return page.read_text().startswith(SLOW)
+
+
+def run_pages(pages: list[pathlib.Path], workdir: pathlib.Path) -> dict:
+    """Run the pages' blocks in one fresh process; {page name: {"error", "seconds"}}."""
+    blocks = {_name(page): python_blocks(page.read_text()) for page in pages}
     env = {**os.environ, "PJRT_NPROC": "1", "MPLBACKEND": "Agg"}
-    workdir = tmp_path_factory.mktemp("docs")  # runs, plots and files land here
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER],
-        input=json.dumps(pages),
+        input=json.dumps(blocks),
         capture_output=True,
         text=True,
-        cwd=workdir,
+        cwd=workdir,  # runs, plots and files land here
         env=env,
-        timeout=600,
+        timeout=900,
     )
     out = proc.stdout.rpartition("@@RESULTS@@")
     if proc.returncode != 0 or not out[1]:
         pytest.fail(f"the docs runner crashed (status {proc.returncode}):\n{proc.stderr[-5000:]}")
     return json.loads(out[2])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Each group of pages (fast, slow) runs once, when its first test asks for it."""
+    cache = {}
+
+    def result(page: pathlib.Path) -> dict:
+        slow = is_slow(page)
+        if slow not in cache:
+            group = [p for p in PAGES if is_slow(p) == slow]
+            cache[slow] = run_pages(group, tmp_path_factory.mktemp("docs"))
+        return cache[slow][_name(page)]
+
+    return result
 
 
 def test_fence_parser():
@@ -101,7 +123,10 @@ def test_fence_parser():
     assert python_blocks(text) == [(3, "x = 1\n"), (10, "z = 2\n")]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_name)
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, id=_name(p), marks=[pytest.mark.slow] if is_slow(p) else []) for p in PAGES],
+)
 def test_page_code_runs(page, results):
-    result = results[_name(page)]
+    result = results(page)
     assert result["error"] is None, result["error"]
