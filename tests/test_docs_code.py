@@ -53,8 +53,13 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
+# JAX's persistent compilation cache, in a fresh folder, only lets pages that compile the same
+# program (the README and index.md train the same small agent) share the compilation.
 RUNNER = r"""
 import json, sys, time, traceback
+import jax
+jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 pages = json.load(sys.stdin)
 results = {}
 for name, blocks in pages.items():
@@ -88,7 +93,7 @@ def run_pages(pages: list[pathlib.Path], workdir: pathlib.Path) -> dict:
     env = {**os.environ, "PJRT_NPROC": "1", "MPLBACKEND": "Agg"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [sys.executable, "-c", RUNNER],
+        [sys.executable, "-c", RUNNER, str(workdir / "jax-cache")],
         input=json.dumps(blocks),
         capture_output=True,
         text=True,
