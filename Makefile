@@ -4,20 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test docs lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[envs,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[envs,dev,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m rtrrl.online
 	$(BIN)/rtrrl train
 
+# The docs are built first, strictly: a broken link or API reference fails the tests.
 test: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtrrl tests benchmarks tools
@@ -28,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/paper.py --subset quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -60,7 +60,7 @@ def machine_info() -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "x64": bool(jax.config.jax_enable_x64),
         "load_average": load,
-        # Compiler options change speed and, through float32 rounding, results (README,
+        # Compiler options change speed and, through float32 rounding, results (docs/results.md,
         # "Throughput"): a number is only comparable with others made under the same flags.
         "xla_flags": os.environ.get("XLA_FLAGS") or None,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

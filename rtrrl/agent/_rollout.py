@@ -37,7 +37,8 @@ def first_episode_returns(
         policy: ``policy(carry, obs, prev_reward, is_first, key) -> (env_action, carry)``.
         policy_carry: the policy's initial memory for one environment.
         key: evaluation key, separate from the training keys.
-        num_envs, num_steps: how many environments and steps.
+        num_envs: how many environments.
+        num_steps: how many steps.
     """
     reset_key, run_key = jax.random.split(key)
     obs, env_state = jax.vmap(env.reset)(jax.random.split(reset_key, num_envs))

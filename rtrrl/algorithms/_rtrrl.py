@@ -73,7 +73,7 @@ class RTRRL(AbstractAlgorithm):
       The clipped quantity is ``g_t = (∇v̂, ∇ log π(a_t), Ĵ_tᵀ(η_C g_C + η_A g_A))`` over all
       parameters together, scaled by ``min(1, max_grad_norm / ‖g_t‖)``. The TD error still
       scales the traces' sum, so a correct value function stays a fixed point. (Clipping the
-      δ-scaled direction instead turns TD into sign-TD and failed CartPole: README,
+      δ-scaled direction instead turns TD into sign-TD and failed CartPole: docs/results.md,
       "Deviations from the paper".)
     - ``optimizer``: an optax transformation to use instead of the default (Adam with the
       per-group step sizes above); it receives the descent direction as a PyTree shaped like

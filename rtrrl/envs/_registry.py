@@ -19,9 +19,10 @@ class EnvSpec:
         factory: ``factory(**options) -> AbstractEnvironment``. Its keyword parameters are
             the options `make` accepts for this id (checked before calling it).
         description: one line for the ``rtrrl envs`` table.
-        observation_size, action_space: optional static metadata (with default options) for
-            the ``rtrrl envs`` table, for sources whose environments are slow to build or
-            import (brax); when absent the table builds the environment to read them.
+        observation_size: optional static metadata (with default options) for the
+            ``rtrrl envs`` table, for sources whose environments are slow to build or import
+            (brax); when absent the table builds the environment to read it.
+        action_space: the same for the action space.
     """
 
     id: str
