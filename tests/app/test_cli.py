@@ -103,9 +103,13 @@ def test_run_files_are_readable_like_any_new_file(one_seed):
 
 
 def test_train_reports_progress_and_where_the_results_are(one_seed_with_output):
-    """The progress bar shows steps/s and the latest evaluation; the end names the files."""
+    """Progress shows steps/s and the latest evaluation; the end names the files. Captured
+    (not a terminal, like a log file), progress is one line per evaluation, no tqdm redraws."""
     out, stdout, stderr = one_seed_with_output
     assert "eval=" in stderr and "sps=" in stderr
+    assert "\r" not in stderr
+    progress = [line for line in stderr.splitlines() if line.startswith("step ")]
+    assert [line.split(" (")[0] for line in progress] == ["step 500/1,000", "step 1,000/1,000"]
     assert f"summary: {out / 'summary.json'}" in stdout
     assert f"learning curve: {out / 'learning_curve.png'}" in stdout
 
