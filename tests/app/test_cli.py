@@ -74,6 +74,11 @@ def test_train_writes_config_metrics_summary_plot_and_checkpoint(one_seed):
     config = json.loads((one_seed / "config.json").read_text())
     assert config["hidden_size"] == 4 and config["steps"] == 1000
     assert config["out"] == str(one_seed) and config["env"] == "CartPole-v1"
+    # Unset flags stay null in the saved settings; the values in use are beside them.
+    assert config["max_grad_norm"] is None and config["cpu_threads"] is None
+    effective = config["effective"]
+    assert (effective["max_grad_norm"], effective["eval_steps"]) == (1.0, 50)
+    assert effective["cpu_threads"].startswith("1 ") and effective["learner"]["algo"] == "rtrrl"
 
     rows = read_rows(one_seed)
     assert list(rows[0])[: len(METRIC_COLUMNS)] == list(METRIC_COLUMNS)
