@@ -30,7 +30,9 @@ class EvalCommand:
 
 @dataclasses.dataclass(frozen=True)
 class PlotCommand:
-    """Overlay the learning curves of several runs in one PNG."""
+    """Overlay the learning curves of several runs in one PNG: mean over seeds, min-max band,
+    each run's best mean (dot) and early stops (crosses); runs on different environments are
+    flagged."""
 
     runs: Annotated[tuple[Path, ...], tyro.conf.Positional]
     """Run folders."""
@@ -162,21 +164,40 @@ def _eval(command: EvalCommand) -> int:
 
 
 def _plot(command: PlotCommand) -> int:
+    """Overlay the runs. Runs on different environments (ids, or options of one id) are
+    plotted but flagged: a warning line, and each legend label names its environment."""
     from .plotting import plot_runs, read_metrics
     from .runs import load_run_config
 
     if not command.runs:
         raise ValueError("Name one or more run folders to plot: `rtrrl plot RUN [RUN ...]`.")
-    runs = {}
+    runs, environments = {}, {}
     for run in command.runs:
         try:
-            label = load_run_config(run).run_name()
+            config = load_run_config(run)
+            label, env = config.run_name(), _environment(config)
         except FileNotFoundError:
-            label = run.name
-        runs[label if label not in runs else str(run)] = read_metrics(run)
-    path = plot_runs(runs, command.out, metric=command.metric, title=command.title)
+            label, env = run.name, None
+        label = label if label not in runs else str(run)
+        runs[label], environments[label] = read_metrics(run), env
+    different = sorted({env for env in environments.values() if env})
+    if len(different) > 1:
+        print(
+            f"warning: these runs are on different environments ({'; '.join(different)}): "
+            "their curves are not on one scale. Each legend label names its environment.",
+            file=sys.stderr,
+        )
+    path = plot_runs(
+        runs, command.out, metric=command.metric, title=command.title, environments=environments
+    )
     print(f"wrote {path}")
     return 0
+
+
+def _environment(config: TrainConfig) -> str:
+    """A run's environment as the plot names it: the id, and any options that change it."""
+    options = [*config.env_option] + ([f"obs_mask={config.obs_mask}"] if config.obs_mask else [])
+    return config.env + (f" ({', '.join(options)})" if options else "")
 
 
 def _per_seed(values) -> str:
