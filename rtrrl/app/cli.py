@@ -30,7 +30,9 @@ class EvalCommand:
 
 @dataclasses.dataclass(frozen=True)
 class PlotCommand:
-    """Overlay the learning curves of several runs in one PNG."""
+    """Overlay the learning curves of several runs in one PNG: mean over seeds, min-max band,
+    each run's best mean (dot) and early stops (crosses); runs on different environments are
+    flagged."""
 
     runs: Annotated[tuple[Path, ...], tyro.conf.Positional]
     """Run folders."""
@@ -39,6 +41,7 @@ class PlotCommand:
     metric: Literal["eval_return", "train_return", "td_error"] = "eval_return"
     """Which column of metrics.csv to plot."""
     title: str | None = None
+    """Figure title (default: the runs' environment ids)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,21 +164,40 @@ def _eval(command: EvalCommand) -> int:
 
 
 def _plot(command: PlotCommand) -> int:
+    """Overlay the runs. Runs on different environments (ids, or options of one id) are
+    plotted but flagged: a warning line, and each legend label names its environment."""
     from .plotting import plot_runs, read_metrics
     from .runs import load_run_config
 
     if not command.runs:
         raise ValueError("Name one or more run folders to plot: `rtrrl plot RUN [RUN ...]`.")
-    runs = {}
+    runs, environments = {}, {}
     for run in command.runs:
         try:
-            label = load_run_config(run).run_name()
+            config = load_run_config(run)
+            label, env = config.run_name(), _environment(config)
         except FileNotFoundError:
-            label = run.name
-        runs[label if label not in runs else str(run)] = read_metrics(run)
-    path = plot_runs(runs, command.out, metric=command.metric, title=command.title)
+            label, env = run.name, None
+        label = label if label not in runs else str(run)
+        runs[label], environments[label] = read_metrics(run), env
+    different = sorted({env for env in environments.values() if env})
+    if len(different) > 1:
+        print(
+            f"warning: these runs are on different environments ({'; '.join(different)}): "
+            "their curves are not on one scale. Each legend label names its environment.",
+            file=sys.stderr,
+        )
+    path = plot_runs(
+        runs, command.out, metric=command.metric, title=command.title, environments=environments
+    )
     print(f"wrote {path}")
     return 0
+
+
+def _environment(config: TrainConfig) -> str:
+    """A run's environment as the plot names it: the id, and any options that change it."""
+    options = [*config.env_option] + ([f"obs_mask={config.obs_mask}"] if config.obs_mask else [])
+    return config.env + (f" ({', '.join(options)})" if options else "")
 
 
 def _per_seed(values) -> str:
@@ -193,38 +215,78 @@ def _envs(command: EnvsCommand) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rtrrl`` console script. ``rtrrl`` alone trains the default."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
-        argv = ["train", *argv]
-    if argv[0] == "train":
-        try:
-            _refuse_flags_ignored_by_resume(argv[1:])
-            defaults = _train_defaults(argv[1:])
-            parsed = tyro.cli(
-                _ParsedTrainConfig,
-                default=defaults,
-                args=argv[1:],
-                prog="rtrrl train",
-                description=TrainConfig.__doc__,
-            )
-            config = _checked(parsed)
-        except (ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        return _train(config)
-    command = tyro.extras.subcommand_cli_from_dict(
-        {
-            "train": TrainConfig,
-            "eval": EvalCommand,
-            "plot": PlotCommand,
-            "envs": EnvsCommand,
-        },
+_COMMANDS = {
+    "train": TrainConfig,
+    "eval": EvalCommand,
+    "plot": PlotCommand,
+    "envs": EnvsCommand,
+}
+
+
+def _command(argv: list[str]):
+    """Parse `argv` (a command and its flags) with tyro; ``--help`` and bad flags exit."""
+    return tyro.extras.subcommand_cli_from_dict(
+        _COMMANDS,
         args=argv,
         prog="rtrrl",
-        description="Online recurrent reinforcement learning (RTRRL) in JAX.",
+        description="Online recurrent reinforcement learning (RTRRL) in JAX. `rtrrl --version` "
+        "prints the version; `rtrrl COMMAND --help` explains a command.",
     )
+
+
+def _print_help() -> int:
+    """The help of ``rtrrl`` (its commands): what a bare ``rtrrl`` prints, so that trying the
+    command without arguments explains it instead of starting a million-step run."""
+    try:
+        _command(["--help"])
+    except SystemExit as done:
+        return done.code or 0
+    return 0
+
+
+def _train_command(args: list[str]) -> int:
+    """``rtrrl train ARGS``: defaults from ``--resume``'s folder or ``--config``, flags on
+    top, every value checked (one ``error:`` line and status 2), then the run."""
+    try:
+        _refuse_flags_ignored_by_resume(args)
+        defaults = _train_defaults(args)
+        parsed = tyro.cli(
+            _ParsedTrainConfig,
+            default=defaults,
+            args=args,
+            prog="rtrrl train",
+            description=TrainConfig.__doc__,
+        )
+        config = _checked(parsed)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _train(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtrrl`` console script (and of ``python -m rtrrl``).
+
+    A bare ``rtrrl`` prints the help; ``--version`` prints the version. Flags need a command
+    in front (``rtrrl train --env ...``): a typo must not start the default run."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        return _print_help()
+    if argv[0] in ("--version", "-V"):
+        from .. import __version__
+
+        print(f"rtrrl {__version__}")
+        return 0
+    if argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        print(
+            f"error: name a command before the flags, e.g. `rtrrl train {' '.join(argv)}` "
+            f"(commands: {', '.join(_COMMANDS)}; `rtrrl --help` explains them).",
+            file=sys.stderr,
+        )
+        return 2
+    if argv[0] == "train":
+        return _train_command(argv[1:])
+    command = _command(argv)
     try:
         if isinstance(command, EvalCommand):
             return _eval(command)

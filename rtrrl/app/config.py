@@ -103,12 +103,19 @@ class TrainConfig:
     seed: int = field_default(LoopConfig, "seed")
     """First seed; seeds are seed, seed+1, ..."""
     gamma: float = field_default(RTRRL, "gamma")
+    """Discount factor γ of the return (RTRRL and PPO)."""
     lambda_actor: float = field_default(RTRRL, "lambda_actor")
+    """RTRRL: trace decay λ of the actor's eligibility trace."""
     lambda_critic: float = field_default(RTRRL, "lambda_critic")
+    """RTRRL: trace decay λ of the critic's eligibility trace."""
     lambda_cell: float = field_default(RTRRL, "lambda_cell")
+    """RTRRL: trace decay λ of the recurrent cell's eligibility trace."""
     lr_actor: float = field_default(RTRRL, "lr_actor")
+    """RTRRL: Adam step size of the actor head (α_A)."""
     lr_critic: float = field_default(RTRRL, "lr_critic")
+    """RTRRL: Adam step size of the critic head (α_C)."""
     lr_cell: float = field_default(RTRRL, "lr_cell")
+    """RTRRL: Adam step size of the recurrent cell (α_R)."""
     lr_decay: Literal["none", "linear"] | None = None
     """RTRRL: ``linear`` lowers every step size linearly to zero at the end of ``--steps`` (a
     resume then keeps ``--steps``); ``none``: constant, as in the paper (unset: the preset's,

@@ -2,7 +2,8 @@
 
 A run folder holds
 
-- ``config.json``: the full `TrainConfig`;
+- ``config.json``: the full `TrainConfig` as given, and under ``"effective"`` the values in
+  use (`rtrrl.app.effective`);
 - ``metrics.csv``: one row per (evaluation, seed) with `METRIC_COLUMNS`;
 - ``summary.json``: best evaluation return per seed and their median, final returns, total
   steps, wall time, throughput;
@@ -35,6 +36,7 @@ from ..training import (
     NonFiniteError,
     TrainProgress,
     TrainResult,
+    evaluation_steps,
     init_states,
     reactivate,
     train,
@@ -44,6 +46,7 @@ from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_loc
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
 from .cpu_threads import configure_cpu_threads
+from .effective import EFFECTIVE_KEY, effective_settings
 from .plotting import plot_runs, read_metrics
 
 CONFIG_NAME = "config.json"
@@ -147,6 +150,8 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
             f"{path} holds a JSON {type(data).__name__}, not the object of a run's settings: "
             "the run folder is damaged."
         )
+    # The resolved values are for readers; the run is defined by the settings as given.
+    data.pop(EFFECTIVE_KEY, None)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - fields)
     if unknown:
@@ -280,7 +285,8 @@ def _run_in_locked_folder(
             f"({plan.env_steps_per_chunk:,} env-steps each): the run takes "
             f"{plan.total_env_steps:,} steps per seed."
         )
-    write_atomic(out / CONFIG_NAME, json.dumps(config.to_json(), indent=2) + "\n")
+    saved = config.to_json() | {EFFECTIVE_KEY: effective_settings(config, env, cpu_threads)}
+    write_atomic(out / CONFIG_NAME, json.dumps(saved, indent=2) + "\n")
     fingerprint = config.fingerprint()
     if config.seeds * config.num_envs >= 256:
         # Large batches take long before the first evaluation: say what is going on.
@@ -339,7 +345,7 @@ def evaluate_run(
     like = init_states(algorithm, env, loop)
     states, _, _ = load_checkpoint(run_dir, like, config.fingerprint())
     template = algorithm(prng.key(config.seed))
-    eval_steps = config.eval_steps or getattr(env, "max_episode_steps", None) or 1000
+    eval_steps = evaluation_steps(loop, env)
 
     def one(state, key):
         return template.evaluate(

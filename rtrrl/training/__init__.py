@@ -8,6 +8,7 @@
 """
 
 from ._chunk import (
+    evaluation_steps as evaluation_steps,
     init_states as init_states,
     make_chunk_function as make_chunk_function,
     seed_keys as seed_keys,

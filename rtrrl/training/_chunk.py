@@ -31,7 +31,9 @@ def build_learner(algorithm: Any, key: PRNGKey):
     )
 
 
-def _eval_steps(config: LoopConfig, env: AbstractEnvironment) -> int:
+def evaluation_steps(config: LoopConfig, env: AbstractEnvironment) -> int:
+    """Steps of each evaluation episode: ``config.eval_steps``, else the environment's episode
+    limit, else 1000 (what run folders record as the value in use)."""
     if config.eval_steps is not None:
         return config.eval_steps
     limit = getattr(env, "max_episode_steps", None)
@@ -46,7 +48,7 @@ def make_chunk_function(
 ) -> Callable:
     """The program of one chunk for all seeds, ``(states, seed_keys, chunk, active)``, jitted
     (`train` lowers and compiles it once)."""
-    eval_steps = _eval_steps(config, env)
+    eval_steps = evaluation_steps(config, env)
 
     def one_seed(state, seed_key, chunk, active):
         key = jax.random.fold_in(seed_key, chunk)

@@ -17,7 +17,6 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from .. import prng
 from .._types import PRNGKey, PyTree
@@ -25,6 +24,7 @@ from ..algorithms import AbstractAlgorithm
 from ..envs import AbstractEnvironment
 from . import _early_stopping
 from ._chunk import build_learner, init_states, make_chunk_function, seed_keys
+from ._progress import Progress
 from ._records import (
     ChunkPlan,
     LoopConfig,
@@ -58,7 +58,8 @@ def train(
             ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
         env: the environment (unbatched; ``config.num_envs`` copies run in parallel).
         config: loop sizes (`LoopConfig`).
-        progress: show a progress bar with steps/s and the latest evaluation return.
+        progress: show a progress bar with steps/s and the latest evaluation return (on a
+            terminal; elsewhere, such as a log file, one line per evaluation).
         resume: ``(states, progress)`` from a checkpoint; the run continues exactly where
             that one stopped.
         on_chunk: called after every chunk with the states and the bookkeeping
@@ -95,7 +96,7 @@ def train(
             states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
         ).compile()
         book.compile_seconds += time.perf_counter() - start
-        bar = _progress_bar(plan, book, enabled=progress)
+        bar = Progress(plan, book, enabled=progress)
         while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
             new_states, totals, eval_return, extra = compiled(
@@ -112,7 +113,7 @@ def train(
             )
             committed = (new_states, new_book)
             states, book = committed
-            _show(bar, plan, config, book, eval_return, seconds)
+            bar.show(plan, config, book, eval_return, seconds)
             if on_chunk is not None:
                 on_chunk(states, book)
     except KeyboardInterrupt:
@@ -167,28 +168,6 @@ def _next_progress(
         evals_since_best=list(book.evals_since_best),
         best_smoothed=list(book.best_smoothed),
         active=list(book.active),
-    )
-
-
-def _progress_bar(plan: ChunkPlan, book: TrainProgress, *, enabled: bool) -> tqdm:
-    """A progress bar over the run's environment steps per seed."""
-    return tqdm(
-        total=plan.total_env_steps,
-        initial=book.steps_done,
-        unit="step",
-        unit_scale=True,
-        disable=not enabled,
-        dynamic_ncols=True,
-    )
-
-
-def _show(bar: tqdm, plan: ChunkPlan, config: LoopConfig, book, eval_return, seconds) -> None:
-    """Advance the bar by a chunk: latest mean return, median best, env-steps per second."""
-    bar.update(plan.env_steps_per_chunk)
-    bar.set_postfix(
-        eval=f"{np.mean(eval_return):.3g}",
-        best=f"{np.median(book.best_eval_return):.3g}",
-        sps=f"{plan.env_steps_per_chunk * config.num_seeds / seconds:.3g}",
     )
 
 

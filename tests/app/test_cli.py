@@ -74,6 +74,11 @@ def test_train_writes_config_metrics_summary_plot_and_checkpoint(one_seed):
     config = json.loads((one_seed / "config.json").read_text())
     assert config["hidden_size"] == 4 and config["steps"] == 1000
     assert config["out"] == str(one_seed) and config["env"] == "CartPole-v1"
+    # Unset flags stay null in the saved settings; the values in use are beside them.
+    assert config["max_grad_norm"] is None and config["cpu_threads"] is None
+    effective = config["effective"]
+    assert (effective["max_grad_norm"], effective["eval_steps"]) == (1.0, 50)
+    assert effective["cpu_threads"].startswith("1 ") and effective["learner"]["algo"] == "rtrrl"
 
     rows = read_rows(one_seed)
     assert list(rows[0])[: len(METRIC_COLUMNS)] == list(METRIC_COLUMNS)
@@ -103,9 +108,13 @@ def test_run_files_are_readable_like_any_new_file(one_seed):
 
 
 def test_train_reports_progress_and_where_the_results_are(one_seed_with_output):
-    """The progress bar shows steps/s and the latest evaluation; the end names the files."""
+    """Progress shows steps/s and the latest evaluation; the end names the files. Captured
+    (not a terminal, like a log file), progress is one line per evaluation, no tqdm redraws."""
     out, stdout, stderr = one_seed_with_output
     assert "eval=" in stderr and "sps=" in stderr
+    assert "\r" not in stderr
+    progress = [line for line in stderr.splitlines() if line.startswith("step ")]
+    assert [line.split(" (")[0] for line in progress] == ["step 500/1,000", "step 1,000/1,000"]
     assert f"summary: {out / 'summary.json'}" in stdout
     assert f"learning curve: {out / 'learning_curve.png'}" in stdout
 
