@@ -2,6 +2,7 @@
 
 import equinox as eqx
 import jax
+import jax.core  # `jax.core.Tracer`: a submodule, imported by name for type checkers
 import jax.numpy as jnp
 import numpy as np
 
