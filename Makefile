@@ -20,8 +20,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check rtrrl tests benchmarks tools
-	$(BIN)/ruff format --check rtrrl tests benchmarks tools
+	$(BIN)/ruff check rtrrl tests benchmarks tools examples
+	$(BIN)/ruff format --check rtrrl tests benchmarks tools examples
+	$(BIN)/pyright
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
