@@ -22,7 +22,7 @@ class LinearDecay(eqx.Module):
 
     total_updates: int = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if isinstance(self.total_updates, bool) or not (
             isinstance(self.total_updates, int) and self.total_updates >= 1
         ):
