@@ -25,8 +25,9 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 lint: $(STAMP)
-	$(BIN)/ruff check rtrrl tests benchmarks tools
-	$(BIN)/ruff format --check rtrrl tests benchmarks tools
+	$(BIN)/ruff check rtrrl tests benchmarks tools examples
+	$(BIN)/ruff format --check rtrrl tests benchmarks tools examples
+	$(BIN)/pyright
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -5,7 +5,17 @@ Namespaces: `rtrrl.cells`, `rtrrl.estimators`, `rtrrl.heads`, `rtrrl.traces`, `r
 `rtrrl.prng`. The most used names are re-exported here. `rtrrl.testing` (checks of an
 estimator against backpropagation through time, for your own test suite) is imported on its
 own: ``import rtrrl.testing``.
+
+``RTRRL_RUNTIME_CHECKS=1`` in the environment before ``import rtrrl`` turns on jaxtyping +
+beartype checks of the shapes, dtypes and types of every rtrrl function (needs
+``pip install 'rtrrl[checks]'``); see `rtrrl.runtime_checks_enabled`.
 """
+
+from . import _runtime_checks
+
+if _runtime_checks.requested():
+    # Before the submodules below are imported: the hook decorates them as they load.
+    _runtime_checks.install()
 
 from . import (
     agent as agent,
@@ -23,3 +33,13 @@ from .online import fit_sequence as fit_sequence
 from .training import LoopConfig as LoopConfig, TrainResult as TrainResult, train as train
 
 __version__ = "0.1.0"
+
+
+def runtime_checks_enabled() -> bool:
+    """Whether this process checks rtrrl's types at runtime (``RTRRL_RUNTIME_CHECKS`` was set
+    when rtrrl was imported): every rtrrl function and module then raises on an argument of
+    the wrong shape, dtype or type (jaxtyping + beartype)."""
+    return _RUNTIME_CHECKS
+
+
+_RUNTIME_CHECKS = _runtime_checks.requested()

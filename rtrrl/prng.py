@@ -105,7 +105,7 @@ def _random_bits(key: UInt32[Array, " 2"], bit_width: int, shape: tuple[int, ...
     return (words[0] ^ words[1]).astype(dtype)
 
 
-def _fold_in(key: UInt32[Array, " 2"], data: UInt32[Array, ""]) -> UInt32[Array, " 2"]:
+def _fold_in(key: UInt32[Array, " 2"], data: UInt32[Array, ""] | int) -> UInt32[Array, " 2"]:
     data = jnp.asarray(data, np.uint32).reshape(1)
     return threefry_2x32(key, jnp.zeros_like(data), data).reshape(2)
 
@@ -129,6 +129,7 @@ def key(seed: int | Array) -> PRNGKey:
     If ``jax_default_prng_impl`` has been changed from ``threefry2x32`` (e.g. to
     ``unsafe_rbg``), the key of that implementation instead, so the JAX setting still decides.
     """
-    if jax.config.jax_default_prng_impl == "threefry2x32":
+    # JAX documents reading a flag as an attribute of jax.config; its stubs do not list flags.
+    if jax.config.jax_default_prng_impl == "threefry2x32":  # pyright: ignore[reportAttributeAccessIssue]
         return jax.random.key(seed, impl=threefry_unrolled)
     return jax.random.key(seed)

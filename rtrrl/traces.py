@@ -7,7 +7,7 @@ reset to zero at episode ends (the learner does that with `init`-shaped zeros).
 """
 
 import abc
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -17,7 +17,8 @@ from ._types import PyTree, Scalar
 
 
 def _tree_vdot(a: PyTree[Any], b: PyTree[Any]) -> Scalar:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    total = sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+    return cast(Scalar, total)  # `sum`'s start 0 is only returned for an empty tree
 
 
 class AbstractTrace(eqx.Module):

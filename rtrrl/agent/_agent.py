@@ -154,13 +154,17 @@ class Agent(eqx.Module):
         """`stats` with this step's observations merged in (before they are read)."""
         if self.observation_norm is None:
             return stats
+        assert stats is not None, "observation statistics are kept when observations are normalised"
         return self.observation_norm.update(stats, observations)
 
     def observation(
         self, stats: RunningMeanStd | None, obs: Float[Array, " obs"]
     ) -> Float[Array, " obs"]:
         """``ō_t``: `obs` normalised by `stats`, or raw."""
-        return obs if self.observation_norm is None else self.observation_norm(stats, obs)
+        if self.observation_norm is None:
+            return obs
+        assert stats is not None, "observation statistics are kept when observations are normalised"
+        return self.observation_norm(stats, obs)
 
     def input(
         self, obs, prev_action, prev_reward, episode_start, env: AbstractEnvironment
@@ -254,7 +258,11 @@ def _check_actor_fits(actor: AbstractActor, env: AbstractEnvironment, owner: str
             f"{owner}: the GaussianActor has {len(actor.low)} action dimensions but {env.name} "
             f"has {space.size}."
         )
-    if isinstance(actor, CategoricalActor) and actor.num_actions != space.n:
+    if (
+        isinstance(actor, CategoricalActor)
+        and isinstance(space, Discrete)  # always, by the check above; narrows the type
+        and actor.num_actions != space.n
+    ):
         raise ValueError(
             f"{owner}: the actor has {actor.num_actions} actions but {env.name} has {space.n}."
         )

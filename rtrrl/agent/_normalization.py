@@ -83,7 +83,7 @@ class ObservationNormalizer(eqx.Module):
     clip: float | None = 10.0
     epsilon: float = 1e-8
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"ObservationNormalizer: `clip` must be > 0 or None, got {self.clip}.")
         if not self.epsilon > 0:

@@ -1,5 +1,7 @@
 """Step-size schedules of the learner's default optimiser."""
 
+from typing import cast
+
 import equinox as eqx
 import optax
 
@@ -20,7 +22,7 @@ class LinearDecay(eqx.Module):
 
     total_updates: int = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if isinstance(self.total_updates, bool) or not (
             isinstance(self.total_updates, int) and self.total_updates >= 1
         ):
@@ -31,4 +33,5 @@ class LinearDecay(eqx.Module):
     def __call__(self, update: Int[Array, ""]) -> Scalar:
         # optax's schedule, wrapped in a module so that equal schedules compare equal (a bare
         # closure would make every learner a new static value, hence a recompile).
-        return optax.linear_schedule(1.0, 0.0, self.total_updates)(update)
+        # optax annotates the schedule's value as ArrayLike; given an array it returns one.
+        return cast(Scalar, optax.linear_schedule(1.0, 0.0, self.total_updates)(update))

@@ -97,7 +97,7 @@ class PPO(AbstractAlgorithm):
     actor: AbstractActor | None = None
     critic: Critic | None = None
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         for name in ("rollout_length", "epochs", "minibatches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

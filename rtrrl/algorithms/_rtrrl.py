@@ -129,7 +129,7 @@ class RTRRL(AbstractAlgorithm):
     actor: AbstractActor | None = None
     critic: Critic | None = None
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         check_types(self)
         check_ranges(self)
         check_parts_fit(self)

@@ -5,6 +5,7 @@ import numbers
 from typing import Any
 
 import jax
+import jax.core  # `jax.core.Tracer`: a submodule, imported by name for type checkers
 import jax.numpy as jnp
 import optax
 

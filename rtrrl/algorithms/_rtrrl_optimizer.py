@@ -6,7 +6,7 @@ identical to one Adam per group, but one fused update instead of one per leaf. A
 optimiser instead receives the descent direction as a PyTree shaped like the parameters.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -69,7 +69,8 @@ def apply_optimizer(
             # The multiplier of this update: Adam's count before it (0 at the first).
             multiplier = alg.lr_schedule(opt_state.count - 1)
             sizes = sizes * jnp.asarray(multiplier, sizes.dtype)
-        updates = unravel(-sizes * updates)
+        # The default optimiser runs on the flat parameter vector: `updates` is one array.
+        updates = unravel(-sizes * cast(Array, updates))
     return eqx.apply_updates(params, updates), opt_state
 
 

@@ -43,7 +43,7 @@ class CheckpointError(ValueError):
 
 def _encode_progress(progress: TrainProgress) -> dict[str, Any]:
     # NaN/inf are not JSON: store them as strings and restore them on load.
-    def clean(value):
+    def clean(value: Any) -> Any:
         if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
             return repr(value)
         if isinstance(value, list):
@@ -58,7 +58,7 @@ def _encode_progress(progress: TrainProgress) -> dict[str, Any]:
 def _decode_progress(data: dict[str, Any]) -> TrainProgress:
     special = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
-    def restore(value):
+    def restore(value: Any) -> Any:
         if isinstance(value, str) and value in special:
             return special[value]
         if isinstance(value, list):

@@ -69,7 +69,7 @@ class _ParsedTrainConfig(TrainConfig):
     ``error: ...`` line and `main` returns 2, like every other error of ``rtrrl train``.
     """
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         pass
 
 

@@ -184,7 +184,7 @@ class TrainConfig:
     config: Path | None = None
     """YAML or TOML file of defaults; command-line flags override it."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Types first (a config file's `gamma: "0.9"` is a string), then ranges.
         check_field_types(self, _flag_label)
         positive_ints = (

@@ -98,7 +98,7 @@ def check_memory(
     total = sum(parts.values())
     if total <= available:
         return
-    largest = max(parts, key=parts.get)
+    largest = max(parts, key=parts.__getitem__)
     detail = ", ".join(f"{name} {_gib(size)}" for name, size in parts.items() if size)
     raise ValueError(
         f"This run needs at least {_gib(total)} of memory ({detail}), but only "

@@ -14,18 +14,19 @@ class _YAMLLoader(yaml.SafeLoader):
     """
 
 
-def _mapping_without_duplicate_keys(loader: _YAMLLoader, node: yaml.MappingNode, deep=False):
+# `self`: this function becomes `_YAMLLoader.construct_mapping` below.
+def _mapping_without_duplicate_keys(self: _YAMLLoader, node: yaml.MappingNode, deep=False):
     """PyYAML lets the last of two equal keys win silently; a config with ``lr-cell`` twice
     is a mistake, so say which key."""
     seen = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
+        key = self.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
         seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+    return yaml.SafeLoader.construct_mapping(self, node, deep=deep)
 
 
 _YAMLLoader.construct_mapping = _mapping_without_duplicate_keys

@@ -180,12 +180,13 @@ class RunParts:
         """``key -> learner``: each seed draws its own cell (and feedback matrices) from its
         key; for RTRRL the key splits into the cell's and the feedback's."""
         input_size = envs.meta_rl_input_size(env) if self.learner.meta_rl else env.observation_size
-        if isinstance(self.learner, PPOPart):
-            return lambda key: self.learner.build(self.cell.build(input_size, key=key))
+        learner = self.learner  # a local, so that the isinstance check narrows its type
+        if isinstance(learner, PPOPart):
+            return lambda key: learner.build(self.cell.build(input_size, key=key))
 
         def make(key: PRNGKey) -> RTRRL:
             cell_key, feedback_key = jax.random.split(key)
             cell = self.cell.build(input_size, key=cell_key)
-            return self.learner.build(cell, self.estimator.build(), key=feedback_key)
+            return learner.build(cell, self.estimator.build(), key=feedback_key)
 
         return make

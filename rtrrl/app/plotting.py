@@ -27,7 +27,7 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
         path = path / "metrics.csv"
     if not path.exists():
         raise FileNotFoundError(f"No metrics.csv at {path}: is this an rtrrl run folder?")
-    by_step: dict[int, dict[int, dict[str, float]]] = defaultdict(dict)
+    by_step: dict[int, dict[int, dict[str, str]]] = defaultdict(dict)
     with path.open() as f:
         for row in csv.DictReader(f):
             by_step[int(row["step"])][int(row["seed"])] = row

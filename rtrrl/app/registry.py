@@ -44,7 +44,7 @@ class Registry(Generic[_Builder]):
     the flag and what to write instead.
     """
 
-    def __init__(self, kind: str, base: type, from_class: Callable[[type], _Builder]):
+    def __init__(self, kind: str, base: type, from_class: Callable[[Callable[..., Any]], _Builder]):
         self.kind = kind
         self.base = base
         self._from_class = from_class

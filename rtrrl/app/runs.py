@@ -186,7 +186,7 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
         rtrrl.training.NonFiniteError: training diverged (the last good checkpoint is kept).
     """
     resuming = config.resume is not None
-    out = config.resume if resuming else config.out_dir()
+    out = config.resume if config.resume is not None else config.out_dir()
     config = dataclasses.replace(config, out=out, resume=None)
     cpu_threads = configure_cpu_threads(config)  # before anything starts JAX's CPU backend
     env = build_env(config)

@@ -105,7 +105,7 @@ class CTRNN(AbstractCell):
             k_params, input_size, hidden_size, (float(lo), float(hi)), self.mask if fits else None
         )
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         columns = self.input_size + self.hidden_size + 1
         if not (isinstance(self.dt, int | float) and math.isfinite(self.dt) and self.dt > 0):
             raise ValueError(f"CTRNN: `dt` must be a finite number > 0, got {self.dt!r}.")

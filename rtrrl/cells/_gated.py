@@ -44,7 +44,7 @@ class LSTM(AbstractCell):
         self.hidden_size = hidden_size
         self.lstm = eqx.nn.LSTMCell(input_size, hidden_size, key=key)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if (self.lstm.input_size, self.lstm.hidden_size) != (self.input_size, self.hidden_size):
             raise ValueError(
                 f"LSTM: the wrapped LSTMCell has sizes ({self.lstm.input_size}, "
@@ -96,7 +96,7 @@ class GRU(AbstractCell):
         self.hidden_size = hidden_size
         self.gru = eqx.nn.GRUCell(input_size, hidden_size, key=key)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if (self.gru.input_size, self.gru.hidden_size) != (self.input_size, self.hidden_size):
             raise ValueError(
                 f"GRU: the wrapped GRUCell has sizes ({self.gru.input_size}, "

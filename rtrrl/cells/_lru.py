@@ -129,7 +129,7 @@ class LRU(AbstractCell):
             key, input_size, hidden_size, output_size, float(r_min), float(r_max), float(max_phase)
         )
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         n, i, f = self.hidden_size, self.input_size, self.output_size
         expected = {
             "nu_log": (n,),

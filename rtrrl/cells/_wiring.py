@@ -54,7 +54,7 @@ class RandomSparse(AbstractWiring):
 
     density: float = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"RandomSparse: `density` must be in (0, 1], got {self.density}.")
 
@@ -105,7 +105,7 @@ class NCP(AbstractWiring):
     motor_neurons: int = eqx.field(static=True)
     density: float = eqx.field(static=True, default=0.5)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if self.motor_neurons < 1:
             raise ValueError(f"NCP: `motor_neurons` must be >= 1, got {self.motor_neurons}.")
         if not 0.0 < self.density <= 1.0:

@@ -54,7 +54,7 @@ class NormalizeReward(AbstractWrapper):
     gamma: float = eqx.field(static=True, default=0.99)
     epsilon: float = eqx.field(static=True, default=1e-8)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"NormalizeReward(gamma={self.gamma}): need 0 <= gamma <= 1.")
         if not self.epsilon > 0.0:

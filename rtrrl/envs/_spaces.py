@@ -2,6 +2,7 @@
 
 import equinox as eqx
 import jax
+import jax.core  # `jax.core.Tracer`: a submodule, imported by name for type checkers
 import jax.numpy as jnp
 import numpy as np
 
@@ -13,7 +14,7 @@ class Discrete(eqx.Module):
 
     n: int = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not (isinstance(self.n, int) and self.n >= 1):
             raise ValueError(f"Discrete(n={self.n!r}): `n` must be an integer >= 1.")
 
@@ -54,7 +55,7 @@ class Box(eqx.Module):
     low: tuple[float, ...] = eqx.field(static=True)
     high: tuple[float, ...] = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if len(self.low) != len(self.high) or len(self.low) == 0:
             raise ValueError(
                 f"Box(low={self.low}, high={self.high}): `low` and `high` must be non-empty and "

@@ -30,7 +30,7 @@ class VectorEnv(eqx.Module):
     env: AbstractEnvironment
     num_envs: int = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not (isinstance(self.num_envs, int) and self.num_envs >= 1):
             raise ValueError(f"VectorEnv(num_envs={self.num_envs!r}): need an integer >= 1.")
 

@@ -34,7 +34,7 @@ class RTRL(AbstractStructuredEstimator[eqx.Module]):
     kind: ClassVar[str] = "rtrl"
     structured: bool = eqx.field(static=True, default=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not isinstance(self.structured, bool):
             raise ValueError(f"RTRL: `structured` must be True or False, got {self.structured!r}.")
 

@@ -114,7 +114,7 @@ class SnAp1(AbstractStructuredEstimator[eqx.Module]):
     kind: ClassVar[str] = "snap1"
     structured: bool = eqx.field(static=True, default=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if not isinstance(self.structured, bool):
             raise ValueError(f"SnAp1: `structured` must be True or False, got {self.structured!r}.")
 

@@ -42,7 +42,7 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
 
     window: int = eqx.field(static=True)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise ValueError(f"TruncatedBPTT: `window` must be an int >= 1, got {self.window!r}.")
 

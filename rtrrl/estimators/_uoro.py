@@ -160,7 +160,7 @@ class UORO(AbstractGradientEstimator[UOROState]):
     stochastic: ClassVar[bool] = True
     eps: float = eqx.field(static=True, default=DEFAULT_EPS)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         eps = self.eps
         if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps < 1:
             raise ValueError(f"UORO: `eps` must be a number in (0, 1), got {eps!r}.")

@@ -178,7 +178,7 @@ class GaussianActor(AbstractActor):
             # s = W_s y + b_s starts near 0).
             self.std_logit = jnp.zeros((actions,), self.weight.dtype)
 
-    def __check_init__(self):
+    def __check_init__(self) -> None:
         if len(self.low) != len(self.high):
             raise ValueError(
                 f"GaussianActor: `low` and `high` need one bound per action dimension each, got "

@@ -10,6 +10,8 @@ under one `jax.lax.scan`, so it is one compiled call.
 prints how the loss falls.
 """
 
+from typing import Generic, TypeVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,6 +20,8 @@ import optax
 from .._types import Array, Features, Float, PRNGKey, Real
 from ..cells import AbstractCell
 from ..estimators import AbstractGradientEstimator, key_argument
+
+CellT = TypeVar("CellT", bound=AbstractCell)
 
 
 class LinearReadout(eqx.Module):
@@ -40,14 +44,17 @@ class LinearReadout(eqx.Module):
         return self.weight @ features + self.bias
 
 
-class FitResult(eqx.Module):
+class FitResult(eqx.Module, Generic[CellT]):
     """What `fit_sequence` returns: the trained modules and the online record.
+
+    Generic over the cell's type: ``fit_sequence(CTRNN(...), ...).cell`` is a `CTRNN` to a
+    type checker.
 
     ``losses[t]`` and ``predictions[t]`` are those made at step ``t`` *before* that step's
     update, i.e. the honest online (prequential) error.
     """
 
-    cell: AbstractCell
+    cell: CellT
     readout: LinearReadout
     losses: Float[Array, " time"]
     predictions: Float[Array, "time targets"]
@@ -55,7 +62,7 @@ class FitResult(eqx.Module):
 
 @eqx.filter_jit
 def fit_sequence(
-    cell: AbstractCell,
+    cell: CellT,
     estimator: AbstractGradientEstimator,
     optimizer: optax.GradientTransformation,
     inputs: Float[Array, "time input"],
@@ -63,7 +70,7 @@ def fit_sequence(
     *,
     readout: LinearReadout | None = None,
     key: PRNGKey | None = None,
-) -> FitResult:
+) -> FitResult[CellT]:
     r"""Learn ``targets[t] ≈ readout(cell.output(h_t))`` online, one update per step.
 
     Per step ``t`` (starting from ``h_0 = cell.init_hidden()``):
@@ -116,8 +123,10 @@ def fit_sequence(
     trainable = (params, readout)
     hidden = cell.init_hidden()
     with jax.numpy_dtype_promotion("standard"):
-        opt_state = optimizer.init(trainable)
+        # An equinox module is a PyTree; optax's `Params` alias does not name modules.
+        opt_state = optimizer.init(trainable)  # pyright: ignore[reportArgumentType]
     if estimator.stochastic:
+        assert key is not None  # refused above
         init_key, steps_key = jax.random.split(key)
         step_keys = jax.random.split(steps_key, len(inputs))
     else:  # no keys at all: the program of a deterministic estimator stays as it was

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import statistics
+from typing import cast
 
 import equinox as eqx
 import jax
@@ -66,7 +67,8 @@ def _mean_and_stderr(chunks) -> tuple[np.ndarray, np.ndarray, int]:
         delta, total = chunk_mean - mean, n + len(x)
         m2 = m2 + ((x - chunk_mean) ** 2).sum(0) + delta**2 * n * b / total
         mean, n = mean + delta * b / total, total
-    return mean, np.sqrt(m2 / (n - 1) / n), n
+    # Arrays after the first chunk (there is always one); 0.0 only types the start.
+    return cast(np.ndarray, mean), np.sqrt(m2 / (n - 1) / n), n
 
 
 def bonferroni_z(alpha: float, components: int) -> float:

@@ -2,7 +2,7 @@
 one evaluation, vmapped over seeds."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -24,11 +24,12 @@ class _ChunkTotals(eqx.Module):
 
 def build_learner(algorithm: Any, key: PRNGKey):
     """`algorithm`, or ``algorithm(key)`` when it is a function ``key -> learner``."""
-    return (
+    learner = (
         algorithm(key)
         if callable(algorithm) and not isinstance(algorithm, eqx.Module)
         else algorithm
     )
+    return cast(AbstractAlgorithm, learner)  # typed for checkers; not checked at runtime
 
 
 def evaluation_steps(config: LoopConfig, env: AbstractEnvironment) -> int:

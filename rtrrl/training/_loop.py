@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import jax.numpy as jnp
 import numpy as np
@@ -181,7 +181,7 @@ def _result(
     curves = {name: np.full(shape, np.nan) for name in ("eval_return", "train_return", "td_error")}
     for row in book.rows:
         for name, curve in curves.items():
-            curve[index[row["step"]], seeds.index(row["seed"])] = row[name]
+            curve[index[row["step"]], seeds.index(cast(int, row["seed"]))] = row[name]
     final = np.array(
         [
             next((r["eval_return"] for r in reversed(book.rows) if r["seed"] == s), np.nan)

@@ -93,7 +93,7 @@ class LoopConfig:
     """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
     (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_field_types(self)  # `total_steps=True` is an int to Python
         for name in (
             "total_steps",
