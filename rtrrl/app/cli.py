@@ -239,8 +239,8 @@ def _print_help() -> int:
     command without arguments explains it instead of starting a million-step run."""
     try:
         _command(["--help"])
-    except SystemExit as done:
-        return done.code or 0
+    except SystemExit as done:  # argparse exits 0 after printing the help
+        return done.code if isinstance(done.code, int) else 0
     return 0
 
 

@@ -60,7 +60,7 @@ class Progress:
         }
         if self._bar is not None:
             self._bar.update(plan.env_steps_per_chunk)
-            self._bar.set_postfix(**numbers)
+            self._bar.set_postfix(numbers)
         elif self._lines:
             done = book.steps_done
             values = " ".join(f"{name}={value}" for name, value in numbers.items())
