@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test docs lint bench clean
+.PHONY: demo test test-fast docs lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 	$(BIN)/python -m pytest
+
+# The development loop: the estimator-agreement tests and the library's unit tests, no
+# training runs, no environments' agreement suites, no docs build.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" tests/estimators tests/cells tests/heads tests/online \
+		tests/test_traces.py tests/test_layers.py tests/test_prng.py
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
