@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _test_cells import ComplexParams
 
 from rtrrl.cells import CTRNN, LRU, NCP, AbstractCell, Identity, RandomSparse
 from rtrrl.estimators import (
@@ -312,32 +313,11 @@ def test_rflo_refuses_other_cells_naming_both(cell_name):
         RFLO().init(cell, cell.init_hidden(), jnp.zeros(cell.input_size))
 
 
-class _ComplexParams(AbstractCell):
-    """A cell with a complex parameter leaf, which generic estimators cannot flatten."""
-
-    weight: jax.Array
-    input_size: int = 1
-    hidden_size: int = 1
-
-    @property
-    def feature_size(self) -> int:
-        return 1
-
-    def init_hidden(self):
-        return jnp.zeros((1,), jnp.complex128)
-
-    def __call__(self, hidden, x):
-        return self.weight * hidden
-
-    def output(self, hidden):
-        return jnp.real(hidden)
-
-
 @pytest.mark.parametrize("estimator", [RTRL(), LocalMSE()], ids=["rtrl", "local-mse"])
 def test_generic_estimators_refuse_complex_parameters_naming_both(estimator):
-    cell = _ComplexParams(jnp.ones((1,), jnp.complex128))
+    cell = ComplexParams(jnp.ones((1,), jnp.complex128))
     name = type(estimator).__name__
-    with pytest.raises(ValueError, match=rf"{name} cannot serve _ComplexParams"):
+    with pytest.raises(ValueError, match=rf"{name} cannot serve ComplexParams"):
         estimator.init(cell, cell.init_hidden(), jnp.zeros(1))
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _test_cells import ComplexParams
 
 from rtrrl import fit_sequence
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
@@ -237,28 +238,9 @@ def test_state_is_constant_in_structure_and_the_norm_matches(make, state_type):
     np.testing.assert_allclose(norm_squared, expected, rtol=1e-12)
 
 
-class _ComplexParams(AbstractCell):
-    weight: jax.Array
-    input_size: int = 1
-    hidden_size: int = 1
-
-    @property
-    def feature_size(self) -> int:
-        return 1
-
-    def init_hidden(self):
-        return jnp.zeros((1,), jnp.complex128)
-
-    def __call__(self, hidden, x):
-        return self.weight * hidden
-
-    def output(self, hidden):
-        return jnp.real(hidden)
-
-
 def test_errors_name_the_estimator(without_runtime_type_checks):
-    cell = _ComplexParams(jnp.ones((1,), jnp.complex128))
-    with pytest.raises(IncompatibleCellError, match=r"SnAp1 cannot serve _ComplexParams"):
+    cell = ComplexParams(jnp.ones((1,), jnp.complex128))
+    with pytest.raises(IncompatibleCellError, match=r"SnAp1 cannot serve ComplexParams"):
         SnAp1().init(cell, cell.init_hidden(), jnp.zeros(1))
     with pytest.raises(ValueError, match="`structured` must be True or False, got 'yes'"):
         SnAp1(structured="yes")

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from _test_cells import ComplexParams
 
 from rtrrl import fit_sequence
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
@@ -180,28 +181,9 @@ def test_state_keeps_its_structure_shapes_and_dtypes(cell_name):
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
 
 
-class _ComplexParams(AbstractCell):
-    weight: jax.Array
-    input_size: int = 1
-    hidden_size: int = 1
-
-    @property
-    def feature_size(self) -> int:
-        return 1
-
-    def init_hidden(self):
-        return jnp.zeros((1,), jnp.complex128)
-
-    def __call__(self, hidden, x):
-        return self.weight * hidden
-
-    def output(self, hidden):
-        return jnp.real(hidden)
-
-
 def test_complex_parameters_are_refused_naming_both(without_runtime_type_checks):
-    cell = _ComplexParams(jnp.ones((1,), jnp.complex128))
-    with pytest.raises(IncompatibleCellError, match=r"UORO cannot serve _ComplexParams"):
+    cell = ComplexParams(jnp.ones((1,), jnp.complex128))
+    with pytest.raises(IncompatibleCellError, match=r"UORO cannot serve ComplexParams"):
         UORO().init(cell, cell.init_hidden(), jnp.zeros(1))
 
 
