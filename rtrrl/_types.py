@@ -12,9 +12,21 @@ Dimension names used in signatures:
 - ``batch`` / ``time``: leading axes added by ``jax.vmap`` / ``jax.lax.scan``.
 """
 
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree, Real, Shaped
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Real, Shaped
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    _Leaf = TypeVar("_Leaf", default=Any)
+    # jaxtyping's `PyTree` is deliberately an unresolvable type to a static checker, which
+    # `pyright --verifytypes` counts as unknown in every signature that mentions it. To a
+    # checker, ``PyTree`` and ``PyTree[Any]`` are `Any` (explicitly), ``PyTree[T]`` is
+    # ``T | Any``; at runtime it is jaxtyping's `PyTree`, so the runtime checks are unchanged.
+    PyTree: TypeAlias = Annotated[_Leaf | Any, "PyTree"]
+else:
+    from jaxtyping import PyTree
 
 PRNGKey: TypeAlias = PRNGKeyArray
 Scalar: TypeAlias = Float[Array, ""]

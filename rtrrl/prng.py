@@ -36,6 +36,7 @@ split into ``(x₀, x₁) = (index >> 32, index mod 2³²)``:
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +111,7 @@ def _fold_in(key: UInt32[Array, " 2"], data: UInt32[Array, ""] | int) -> UInt32[
     return threefry_2x32(key, jnp.zeros_like(data), data).reshape(2)
 
 
-threefry_unrolled = jax_extend_random.define_prng_impl(
+threefry_unrolled: Hashable = jax_extend_random.define_prng_impl(
     key_shape=(2,),
     # Seeding runs once per run; JAX's own keeps the seed → key mapping identical.
     seed=jax_extend_random.threefry_prng_impl.seed,

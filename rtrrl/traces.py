@@ -49,11 +49,24 @@ class AbstractTrace(eqx.Module):
 class AccumulatingTrace(AbstractTrace):
     """``e ← γλ e + ∇v̂``; direction ``δ e`` (Sutton & Barto 2018, §12.2)."""
 
-    def update(self, trace, grad, decay, step_size):
+    def update(
+        self,
+        trace: PyTree[Any],
+        grad: PyTree[Any],
+        decay: Scalar | float,
+        step_size: Scalar | float,
+    ) -> PyTree[Any]:
         del step_size
         return jax.tree.map(lambda e, g: decay * e + g, trace, grad)
 
-    def direction(self, trace, grad, td_error, value, previous_value):
+    def direction(
+        self,
+        trace: PyTree[Any],
+        grad: PyTree[Any],
+        td_error: Scalar | float,
+        value: Scalar | float,
+        previous_value: Scalar | float,
+    ) -> PyTree[Any]:
         del grad, value, previous_value
         return jax.tree.map(lambda e: td_error * e, trace)
 
@@ -72,10 +85,23 @@ class DutchTrace(AbstractTrace):
     under Adam it remains the paper's "dutch" variant.
     """
 
-    def update(self, trace, grad, decay, step_size):
+    def update(
+        self,
+        trace: PyTree[Any],
+        grad: PyTree[Any],
+        decay: Scalar | float,
+        step_size: Scalar | float,
+    ) -> PyTree[Any]:
         scale = 1.0 - step_size * decay * _tree_vdot(trace, grad)
         return jax.tree.map(lambda e, g: decay * e + scale * g, trace, grad)
 
-    def direction(self, trace, grad, td_error, value, previous_value):
+    def direction(
+        self,
+        trace: PyTree[Any],
+        grad: PyTree[Any],
+        td_error: Scalar | float,
+        value: Scalar | float,
+        previous_value: Scalar | float,
+    ) -> PyTree[Any]:
         correction = value - previous_value
         return jax.tree.map(lambda e, x: (td_error + correction) * e - correction * x, trace, grad)

@@ -10,8 +10,9 @@ see the same inputs and are evaluated by the same rollout.
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
-from .._types import Array, Float, PRNGKey, Scalar
+from .._types import Array, Bool, Float, Hidden, PRNGKey, Scalar
 from ..cells import AbstractCell
 from ..envs import (
     AbstractEnvironment,
@@ -24,7 +25,7 @@ from ..envs import (
 from ..heads import AbstractActor, CategoricalActor, Critic, GaussianActor
 from ._normalization import AbstractRewardScale, ObservationNormalizer, ReturnRMS
 from ._params import AgentParams
-from ._rollout import first_episode_returns
+from ._rollout import Policy, first_episode_returns
 
 # The return statistics that scale rewards start from one pseudo-sample of mean 0 and
 # variance 1, so that the first steps (one sample has no spread) are not blown up.
@@ -110,11 +111,13 @@ class Agent(eqx.Module):
             critic = Critic(feature_size, key=critic_key)
         return actor, critic
 
-    def init_return_stats(self, dtype) -> RunningMeanStd:
+    def init_return_stats(self, dtype: DTypeLike | None) -> RunningMeanStd:
         """Statistics of the discounted return, from one pseudo-sample of mean 0, variance 1."""
         return RunningMeanStd(initial_count=_RETURN_PRIOR_COUNT, dtype=dtype)
 
-    def init_observation_stats(self, env: AbstractEnvironment, dtype) -> RunningMeanStd | None:
+    def init_observation_stats(
+        self, env: AbstractEnvironment, dtype: DTypeLike | None
+    ) -> RunningMeanStd | None:
         """Fresh observation statistics (``None`` without ``observation_norm``)."""
         if self.observation_norm is None:
             return None
@@ -167,7 +170,12 @@ class Agent(eqx.Module):
         return self.observation_norm(stats, obs)
 
     def input(
-        self, obs, prev_action, prev_reward, episode_start, env: AbstractEnvironment
+        self,
+        obs: Float[Array, " obs"],
+        prev_action: Array,
+        prev_reward: Float[Array, ""] | float,
+        episode_start: Bool[Array, ""] | bool,
+        env: AbstractEnvironment,
     ) -> Float[Array, " input"]:
         """``x_t``: the Meta-RL input ``[o_t, a_{t-1}, r_t]``, or ``o_t`` alone."""
         if not self.meta_rl:
@@ -191,7 +199,7 @@ class Agent(eqx.Module):
         env: AbstractEnvironment,
         *,
         greedy: bool,
-    ):
+    ) -> Policy:
         """The acting policy of `params` without learning, in
         `first_episode_returns`' form: the training input pipeline with its
         statistics frozen; memory ``(h, a_{t-1})``."""
@@ -212,7 +220,7 @@ class Agent(eqx.Module):
 
         return act
 
-    def initial_memory(self, params: AgentParams, env: AbstractEnvironment):
+    def initial_memory(self, params: AgentParams, env: AbstractEnvironment) -> tuple[Hidden, Array]:
         """The policy's memory before an episode: ``(h_0, zero action)``."""
         return params.cell.init_hidden(), env.action_space.zero()
 

@@ -8,6 +8,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from .._types import Array, Float, Scalar
 from ..envs import RunningMeanStd
@@ -89,7 +90,7 @@ class ObservationNormalizer(eqx.Module):
         if not self.epsilon > 0:
             raise ValueError(f"ObservationNormalizer: `epsilon` must be > 0, got {self.epsilon}.")
 
-    def init(self, observation_size: int, dtype) -> RunningMeanStd:
+    def init(self, observation_size: int, dtype: DTypeLike | None) -> RunningMeanStd:
         """Fresh statistics for observations of `observation_size` entries."""
         return RunningMeanStd((observation_size,), dtype=dtype)
 

@@ -10,6 +10,7 @@ import difflib
 import os
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -538,7 +539,9 @@ def build_cell(config: TrainConfig, input_size: int, *, key: PRNGKey) -> Abstrac
     return config.parts().cell.build(input_size, key=key)
 
 
-def build_algorithm(config: TrainConfig, env: envs.AbstractEnvironment):
+def build_algorithm(
+    config: TrainConfig, env: envs.AbstractEnvironment
+) -> Callable[[PRNGKey], RTRRL | PPO]:
     """A function ``key -> RTRRL`` or ``key -> PPO`` (``--algo``; each seed draws its own
     cell), checked once here."""
     make = config.parts().learner_factory(env)

@@ -18,7 +18,7 @@ The estimate is a lower bound (XLA needs temporaries on top), so what it refuses
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 
@@ -26,6 +26,9 @@ from .. import prng
 from ..algorithms import PPO
 from ..envs import AbstractEnvironment
 from ..training import ChunkPlan
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 _FLAGS = {
     "training state": "--num-envs, --seeds, --hidden-size or --window",
@@ -57,7 +60,7 @@ def available_bytes() -> int | None:
 
 
 def estimate(
-    config, env: AbstractEnvironment, make: Callable, one_seed: Any, num_envs: int
+    config: "TrainConfig", env: AbstractEnvironment, make: Callable, one_seed: Any, num_envs: int
 ) -> dict[str, int]:
     """Bytes of each large part of the run of `config` (a `TrainConfig`), given the shapes of
     one seed's state with `num_envs` environments (`one_seed`, from `jax.eval_shape`)."""
@@ -87,7 +90,7 @@ def estimate(
 
 
 def check_memory(
-    config, env: AbstractEnvironment, make: Callable, one_seed: Any, num_envs: int
+    config: "TrainConfig", env: AbstractEnvironment, make: Callable, one_seed: Any, num_envs: int
 ) -> None:
     """Raise a `ValueError` naming the flags when the run cannot fit in the memory available
     (arguments as for `estimate`)."""

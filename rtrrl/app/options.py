@@ -1,9 +1,12 @@
 """Reading option values written as text: YAML values (config files, ``--env-option``)."""
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 
 class _YAMLLoader(yaml.SafeLoader):
@@ -46,7 +49,7 @@ def yaml_value(text: str) -> Any:
     return yaml.load(text, Loader=_YAMLLoader)
 
 
-def parse_env_options(config) -> dict[str, Any]:
+def parse_env_options(config: "TrainConfig") -> dict[str, Any]:
     """``--env-option KEY=VALUE`` pairs (values parsed as YAML scalars) plus ``--obs-mask``, of
     a `TrainConfig`."""
     options: dict[str, Any] = {}

@@ -17,6 +17,7 @@ reads it from the library's own class (`field_default`), so the two cannot drift
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -176,7 +177,7 @@ class RunParts:
     learner: RTRRLPart | PPOPart
     loop: LoopConfig
 
-    def learner_factory(self, env: envs.AbstractEnvironment):
+    def learner_factory(self, env: envs.AbstractEnvironment) -> Callable[[PRNGKey], RTRRL | PPO]:
         """``key -> learner``: each seed draws its own cell (and feedback matrices) from its
         key; for RTRRL the key splits into the cell's and the feedback's."""
         input_size = envs.meta_rl_input_size(env) if self.learner.meta_rl else env.observation_size

@@ -174,7 +174,9 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 
-def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> TrainResult:
+def run_training(
+    config: TrainConfig, *, progress: bool = True, log: Callable[[str], None] = print
+) -> TrainResult:
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
     The folder is locked for the run (`run_folder_lock`): a second process on it is refused.

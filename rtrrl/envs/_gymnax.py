@@ -46,7 +46,12 @@ class GymnaxEnvironment(AbstractEpisodicEnvironment):
     _observation_size: int = eqx.field(static=True)
     _action_space: ActionSpace = eqx.field(static=True)
 
-    def __init__(self, env_id: str, constructor_options: dict[str, Hashable], params_options: dict):
+    def __init__(
+        self,
+        env_id: str,
+        constructor_options: dict[str, Hashable],
+        params_options: dict[str, Hashable],
+    ):
         self.env_id = env_id
         self.params_overrides = tuple(sorted(params_options.items()))
         # Imported and built inside the 32-bit context: gymnax keeps arrays made at import

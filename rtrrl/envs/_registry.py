@@ -4,6 +4,7 @@ import dataclasses
 import difflib
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 from ._base import AbstractEnvironment
 from ._spaces import ActionSpace
@@ -76,7 +77,7 @@ def names(source: str | None = None) -> list[str]:
     return [k for k, s in _REGISTRY.items() if source is None or s.source == source]
 
 
-def make(name: str, **options) -> AbstractEnvironment:
+def make(name: str, **options: Any) -> AbstractEnvironment:
     """Build the environment registered as `name`.
 
     Arguments:

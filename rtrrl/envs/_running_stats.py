@@ -2,6 +2,7 @@
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from .._types import Array, Float
 from ._base import default_float
@@ -34,7 +35,13 @@ class RunningMeanStd(eqx.Module):
     var: Float[Array, "*sample"]
     count: Float[Array, ""]
 
-    def __init__(self, shape: tuple[int, ...] = (), *, initial_count: float = 1e-4, dtype=None):
+    def __init__(
+        self,
+        shape: tuple[int, ...] = (),
+        *,
+        initial_count: float = 1e-4,
+        dtype: DTypeLike | None = None,
+    ):
         dtype = default_float() if dtype is None else dtype
         self.mean = jnp.zeros(shape, dtype)
         self.var = jnp.ones(shape, dtype)

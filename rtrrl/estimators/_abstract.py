@@ -1,7 +1,7 @@
 """The interface every online gradient estimator implements."""
 
 import abc
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import equinox as eqx
 import jax
@@ -10,7 +10,13 @@ import jax.numpy as jnp
 from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
 
-_State = TypeVar("_State")
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    # A bare `AbstractGradientEstimator` is `AbstractGradientEstimator[Any]` to a type checker.
+    _State = TypeVar("_State", default=Any)
+else:
+    _State = TypeVar("_State")
 
 
 class AbstractGradientEstimator(eqx.Module, Generic[_State]):

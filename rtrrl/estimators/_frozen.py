@@ -4,7 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Features, Grads, Hidden, Input, Scalar
+from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
 from ._common import check_cotangent, check_step_inputs
@@ -19,13 +19,21 @@ class Frozen(AbstractGradientEstimator[None]):
     and costs nothing beyond the forward step.
     """
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> None:
+    def init(
+        self, cell: AbstractCell, hidden: Hidden, x: Input, *, key: PRNGKey | None = None
+    ) -> None:
         del key
         check_step_inputs(self, "init", cell, hidden, x)
         return None
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: None, *, key=None
+        self,
+        cell: AbstractCell,
+        hidden: Hidden,
+        x: Input,
+        state: None,
+        *,
+        key: PRNGKey | None = None,
     ) -> tuple[Hidden, None]:
         del state, key
         check_step_inputs(self, "step", cell, hidden, x)

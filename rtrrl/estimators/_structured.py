@@ -1,17 +1,22 @@
 """The base of the estimators whose work is done by a per-cell `Kernel` (RTRL, LocalMSE, RFLO)."""
 
 import abc
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import equinox as eqx
 
-from .._types import Features, Grads, Hidden, Input, Scalar
+from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
 from ._common import check_cotangent, check_step_inputs
 from ._registry import Kernel, find_kernel
 
-_State = TypeVar("_State")
+if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
+    _State = TypeVar("_State", default=Any)
+else:
+    _State = TypeVar("_State")
 
 
 class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
@@ -51,14 +56,22 @@ class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
             )
         return kernel
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> _State:
+    def init(
+        self, cell: AbstractCell, hidden: Hidden, x: Input, *, key: PRNGKey | None = None
+    ) -> _State:
         del key  # deterministic
         kernel = self.kernel(cell)
         check_step_inputs(self, "init", cell, hidden, x)
         return kernel.init(cell, hidden, x)
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: _State, *, key=None
+        self,
+        cell: AbstractCell,
+        hidden: Hidden,
+        x: Input,
+        state: _State,
+        *,
+        key: PRNGKey | None = None,
     ) -> tuple[Hidden, _State]:
         del key  # deterministic
         check_step_inputs(self, "step", cell, hidden, x)

@@ -4,7 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Array, Features, Float, Grads, Hidden, Input, Int, Shaped
+from .._types import Array, Features, Float, Grads, Hidden, Input, Int, PRNGKey, Shaped
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
 from ._common import check_cotangent, check_step_inputs
@@ -46,7 +46,9 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise ValueError(f"TruncatedBPTT: `window` must be an int >= 1, got {self.window!r}.")
 
-    def init(self, cell: AbstractCell, hidden: Hidden, x: Input, *, key=None) -> TruncatedBPTTState:
+    def init(
+        self, cell: AbstractCell, hidden: Hidden, x: Input, *, key: PRNGKey | None = None
+    ) -> TruncatedBPTTState:
         del key  # deterministic
         check_step_inputs(self, "init", cell, hidden, x)
         return TruncatedBPTTState(
@@ -57,7 +59,13 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         )
 
     def step(
-        self, cell: AbstractCell, hidden: Hidden, x: Input, state: TruncatedBPTTState, *, key=None
+        self,
+        cell: AbstractCell,
+        hidden: Hidden,
+        x: Input,
+        state: TruncatedBPTTState,
+        *,
+        key: PRNGKey | None = None,
     ) -> tuple[Hidden, TruncatedBPTTState]:
         del key  # deterministic
         check_step_inputs(self, "step", cell, hidden, x)

@@ -44,7 +44,9 @@ class Backprop(AbstractFeedback):
     def init(self, actor: AbstractActor, critic: Critic) -> None:
         return None
 
-    def matrices(self, fixed: None, actor: AbstractActor, critic: Critic):
+    def matrices(
+        self, fixed: None, actor: AbstractActor, critic: Critic
+    ) -> tuple[Float[Array, "outputs features"], Float[Array, "1 features"]]:
         return actor.weight, critic.as_matrix()
 
 
@@ -70,5 +72,7 @@ class FeedbackAlignment(AbstractFeedback):
         critic_matrix, _ = init_linear(1, features, key=critic_key)
         return FeedbackMatrices(actor_matrix, critic_matrix)
 
-    def matrices(self, fixed: FeedbackMatrices, actor: AbstractActor, critic: Critic):
+    def matrices(
+        self, fixed: FeedbackMatrices, actor: AbstractActor, critic: Critic
+    ) -> tuple[Float[Array, "outputs features"], Float[Array, "1 features"]]:
         return fixed.actor, fixed.critic

@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -26,10 +27,10 @@ def record_evaluation(
     config: LoopConfig,
     plan: ChunkPlan,
     seeds: list[int],
-    totals,
+    totals: Any,
     eval_return: np.ndarray,
     seconds: float,
-    extra: dict,
+    extra: dict[str, Any],
 ) -> None:
     """Append one row per active seed to ``book.rows`` (evaluation return, training return,
     RMS TD error, throughput and any diagnostics) and update each seed's best and its early
