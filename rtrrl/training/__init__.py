@@ -24,4 +24,5 @@ from ._records import (
     NonFiniteError as NonFiniteError,
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
+    check_seeds_divide as check_seeds_divide,
 )

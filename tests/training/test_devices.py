@@ -12,9 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
+from _training_helpers import TINY_FLAGS, tiny_config
 
+from rtrrl.app.cli import main
+from rtrrl.app.runs import run_training
 from rtrrl.training import LoopConfig
 
 WORKER = Path(__file__).with_name("_devices_worker.py")
@@ -89,3 +93,26 @@ def test_each_device_block_equals_its_single_device_run(runs):
 def test_loop_config_refuses_bad_device_counts(changes, message):
     with pytest.raises(ValueError, match=message):
         LoopConfig(total_steps=10, **changes)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--devices", "3", "--seeds", "4"], "`num_seeds` (--seeds) = 4 is not a multiple of"),
+        (["--devices", "2", "--seeds", "2"], "`devices` (--devices) = 2, but JAX sees 1 device"),
+    ],
+)
+def test_cli_refuses_device_counts_in_one_error_line(flags, message, tmp_path, capsys):
+    status = main(["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path), *flags])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_only_process_zero_writes_the_run_folder(tmp_path, monkeypatch):
+    """A process other than 0 of a multi-process run trains along but writes nothing."""
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    out = tmp_path / "run"
+    out.mkdir()
+    result = run_training(tiny_config(steps=500, out=out), progress=False, log=print)
+    assert result.total_steps == 500 and list(out.iterdir()) == []
