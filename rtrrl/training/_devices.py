@@ -92,7 +92,7 @@ def shard_seeds(tree: Any, mesh: Mesh | None) -> Any:
     def place(leaf):
         if not eqx.is_array(leaf):
             return leaf
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if _is_key(leaf):
             impl = jax.random.key_impl(leaf)
             return jax.random.wrap_key_data(place(jax.random.key_data(leaf)), impl=impl)
         host = np.asarray(leaf)
@@ -145,6 +145,11 @@ def shard_chunk(chunk_fn: Callable, mesh: Mesh) -> Callable:
     return eqx.filter_jit(sharded)
 
 
+def _is_key(leaf) -> bool:
+    """Whether `leaf` holds typed PRNG keys (placed and gathered through their key data)."""
+    return jax.numpy.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
 def host_copy(tree: Any) -> Any:
     """`tree` with every array that spans several processes gathered, in full, onto the host
     of every process (a collective: every process must call it, in the same order); other
@@ -153,7 +158,7 @@ def host_copy(tree: Any) -> Any:
     def gather(leaf):
         if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
             return leaf
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if _is_key(leaf):
             impl = jax.random.key_impl(leaf)
             data = gather(jax.random.key_data(leaf))
             return jax.random.wrap_key_data(jax.numpy.asarray(data), impl=impl)
