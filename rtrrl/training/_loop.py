@@ -57,7 +57,9 @@ def train(
         algorithm: a learner (all seeds start from its parameters) or a function
             ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
         env: the environment (unbatched; ``config.num_envs`` copies run in parallel).
-        config: loop sizes (`LoopConfig`).
+        config: loop sizes (`LoopConfig`); ``config.devices`` splits the seeds over
+            devices (the chunk program under `jax.shard_map`, states kept on their devices),
+            and in a multi-process run (`initialize_distributed`) over every process's.
         progress: show a progress bar with steps/s and the latest evaluation return (on a
             terminal; elsewhere, such as a log file, one line per evaluation).
         resume: ``(states, progress)`` from a checkpoint; the run continues exactly where
@@ -83,9 +85,9 @@ def train(
     _, run_keys = seed_keys(config)
     seeds = [config.seed + i for i in range(config.num_seeds)]
     states, book = _starting_point(algorithm, env, config, plan, resume)
-    states, run_keys = _devices.shard_seeds((states, run_keys), mesh)
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, compilations=0)  # nothing left to run
+    states, run_keys = _devices.shard_seeds((states, run_keys), mesh)
 
     # The (states, bookkeeping) pair of the last completed chunk (at first, the starting
     # point, so that a Ctrl-C while compiling saves a checkpoint to resume from). It is
