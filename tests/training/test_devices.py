@@ -15,11 +15,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from _training_helpers import TINY_FLAGS, tiny_config
+from _training_helpers import TINY_FLAGS, persistent_compilation_cache, tiny_config
 
 from rtrrl.app.cli import main
 from rtrrl.app.runs import run_training
 from rtrrl.training import LoopConfig
+from rtrrl.training._devices import make_mesh
 
 WORKER = Path(__file__).with_name("_devices_worker.py")
 ROOT = Path(__file__).parents[2]  # the subprocesses import this tree's rtrrl
@@ -95,24 +96,25 @@ def test_loop_config_refuses_bad_device_counts(changes, message):
         LoopConfig(total_steps=10, **changes)
 
 
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (["--devices", "3", "--seeds", "4"], "`num_seeds` (--seeds) = 4 is not a multiple of"),
-        (["--devices", "2", "--seeds", "2"], "`devices` (--devices) = 2, but JAX sees 1 device"),
-    ],
-)
-def test_cli_refuses_device_counts_in_one_error_line(flags, message, tmp_path, capsys):
-    status = main(["train", *TINY_FLAGS, "--steps", "500", "--out", str(tmp_path), *flags])
+def test_cli_refuses_device_counts_in_one_error_line(tmp_path, capsys):
+    flags = ["--steps", "500", "--out", str(tmp_path), "--devices", "3", "--seeds", "4"]
+    status = main(["train", *TINY_FLAGS, *flags])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("error: ") and err.count("\n") == 1
-    assert message in err
+    assert "`num_seeds` (--seeds) = 4 is not a multiple of the 3 devices" in err
 
 
-def test_only_process_zero_writes_the_run_folder(tmp_path, monkeypatch):
-    """A process other than 0 of a multi-process run trains along but writes nothing."""
+def test_more_devices_than_jax_sees_are_refused():
+    with pytest.raises(ValueError, match=r"`devices` \(--devices\) = 2, but JAX sees 1 device"):
+        make_mesh(2, 2)
+
+
+def test_only_process_zero_writes_the_run_folder(tmp_path_factory, monkeypatch):
+    """A process other than 0 of a multi-process run trains along but writes nothing. (The
+    session's compilation cache: `test_training.py` compiles the same one-seed program.)"""
     monkeypatch.setattr(jax, "process_index", lambda: 1)
-    out = tmp_path / "run"
-    out.mkdir()
-    result = run_training(tiny_config(steps=500, out=out), progress=False, log=print)
-    assert result.total_steps == 500 and list(out.iterdir()) == []
+    out = tmp_path_factory.mktemp("run")
+    with persistent_compilation_cache(tmp_path_factory.getbasetemp() / "jax-compilation-cache"):
+        config = tiny_config(seeds=1, seed=2, steps=2000, patience=None, out=out)
+        result = run_training(config, progress=False, log=print)
+    assert result.total_steps == 2000 and list(out.iterdir()) == []
