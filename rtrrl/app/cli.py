@@ -132,6 +132,10 @@ def _train(config: TrainConfig) -> int:
         if not (out / CHECKPOINT_NAME).exists():
             print("\nInterrupted before training started: nothing was saved.", file=sys.stderr)
         return interrupt.exit_code if isinstance(interrupt, Terminated) else 130
+    import jax
+
+    if jax.process_index() != 0:
+        return 0  # process 0 of a multi-process run reports for all
     out = config.resume if config.resume is not None else config.out_dir()
     best, final = _per_seed(result.best_eval_return), _per_seed(result.final_eval_return)
     print(

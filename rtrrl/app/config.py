@@ -25,7 +25,7 @@ from ..agent import ReturnRMS
 from ..algorithms import PPO, RTRRL
 from ..cells import CTRNN, AbstractCell
 from ..estimators import AbstractGradientEstimator, IncompatibleCellError
-from ..training import LoopConfig
+from ..training import LoopConfig, check_seeds_divide
 from .memory import check_memory
 from .options import parse_env_options, yaml_value
 from .parts import (
@@ -180,6 +180,14 @@ class TrainConfig:
     cpu_threads: int | None = None
     """XLA:CPU threads (unset: 1 for small steps, where it is faster, else all cores; see
     `rtrrl.cpu_threads`). Only speed depends on it, never results."""
+    devices: int | Literal["all"] | None = None
+    """Split the seeds over this many devices (``all``: every device JAX sees); --seeds must be
+    a multiple. Unset: one device (with --distributed, every process's devices). A seed's
+    returns do not depend on it; its parameters only to float rounding."""
+    distributed: bool = False
+    """Join a multi-process run (`jax.distributed`): JAX_COORDINATOR_ADDRESS,
+    JAX_NUM_PROCESSES and JAX_PROCESS_ID, or SLURM's or Open MPI's variables. The seeds are
+    split over every process's devices; only process 0 writes the run folder."""
     resume: Path | None = None
     """Continue the run saved in this folder (its config is used)."""
     config: Path | None = None
@@ -236,6 +244,9 @@ class TrainConfig:
                     f"`cpu_threads` (--cpu-threads) = {self.cpu_threads} is more than this "
                     f"machine's {_CORES} cores: pass at most {_CORES} (or leave it unset)."
                 )
+        if isinstance(self.devices, int):
+            _check("devices", self.devices, lambda v: v >= 1, "an integer >= 1 or all")
+            check_seeds_divide(self.seeds, self.devices)
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
@@ -347,6 +358,8 @@ class TrainConfig:
             "patience",
             "patience_window",
             "cpu_threads",
+            "devices",  # seeds' results differ by rounding only (`rtrrl.training.LoopConfig`)
+            "distributed",
             "diagnostics",
             "preset",  # the resolved settings below define the computation
         }
@@ -381,6 +394,7 @@ class TrainConfig:
             patience=self.patience,
             patience_window=self.patience_window,
             diagnostics=self.diagnostics,
+            devices=self.devices,
         )
 
 

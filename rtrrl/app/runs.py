@@ -37,7 +37,9 @@ from ..training import (
     TrainProgress,
     TrainResult,
     evaluation_steps,
+    host_copy,
     init_states,
+    initialize_distributed,
     reactivate,
     train,
 )
@@ -180,6 +182,9 @@ def run_training(
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
     The folder is locked for the run (`run_folder_lock`): a second process on it is refused.
+    With ``config.distributed`` the process first joins its multi-process run; only process 0
+    locks and writes the folder (the others read a resumed checkpoint from it, so it must be
+    on a file system they share, and take part in every gather of the states).
 
     Raises:
         FileExistsError: the output folder already holds a run and this is not a resume.
@@ -191,14 +196,24 @@ def run_training(
     out = config.resume if config.resume is not None else config.out_dir()
     config = dataclasses.replace(config, out=out, resume=None)
     cpu_threads = configure_cpu_threads(config)  # before anything starts JAX's CPU backend
+    if config.distributed:
+        initialize_distributed()  # also before any backend starts
     env = build_env(config)
     algorithm = build_algorithm(config, env)
     if resuming and not out.is_dir():
         raise FileNotFoundError(f"No run folder at {out}: nothing to resume.")
+    if jax.process_index() != 0:  # process 0 writes; the others compute along, silently
+        return _run_in_locked_folder(
+            config, out, resuming, env, algorithm, cpu_threads, False, _quiet, writer=False
+        )
     with run_folder_lock(out):
         return _run_in_locked_folder(
             config, out, resuming, env, algorithm, cpu_threads, progress, log
         )
+
+
+def _quiet(_: str) -> None:
+    """The log of processes other than 0 of a multi-process run: process 0 speaks for all."""
 
 
 def _remove_stale_temporaries(out: Path) -> None:
@@ -270,16 +285,20 @@ def _run_in_locked_folder(
     cpu_threads: str,
     progress: bool,
     log: Callable[[str], None],
+    *,
+    writer: bool = True,
 ) -> TrainResult:
     """`run_training` once `out` is locked: the checks of the folder, then the run
-    (`env` and `algorithm` as built from `config`, `cpu_threads` as configured)."""
-    _remove_stale_temporaries(out)
+    (`env` and `algorithm` as built from `config`, `cpu_threads` as configured). Only a
+    `writer` (process 0 of a multi-process run) writes the folder."""
+    if writer:
+        _remove_stale_temporaries(out)
     loop = config.loop()
     plan = ChunkPlan.of(loop, algorithm(prng.key(config.seed)))
     resume = None
     if resuming:
         resume = _resume_point(config, out, env, algorithm, plan, log)
-    else:
+    elif writer:
         _check_new_run_dir(out)
     if plan.total_env_steps != config.steps:
         log(
@@ -288,7 +307,8 @@ def _run_in_locked_folder(
             f"{plan.total_env_steps:,} steps per seed."
         )
     saved = config.to_json() | {EFFECTIVE_KEY: effective_settings(config, env, cpu_threads)}
-    write_atomic(out / CONFIG_NAME, json.dumps(saved, indent=2) + "\n")
+    if writer:
+        write_atomic(out / CONFIG_NAME, json.dumps(saved, indent=2) + "\n")
     fingerprint = config.fingerprint()
     if config.seeds * config.num_envs >= 256:
         # Large batches take long before the first evaluation: say what is going on.
@@ -298,15 +318,21 @@ def _run_in_locked_folder(
         )
 
     def save(states, book: TrainProgress) -> None:
-        save_checkpoint(out, states, book, fingerprint)
+        states = host_copy(states)  # every process joins the gather of sharded states
+        if writer:
+            save_checkpoint(out, states, book, fingerprint)
+
+    def write_metrics(book: TrainProgress) -> None:
+        if writer:
+            write_atomic(out / METRICS_NAME, metrics_text(book.rows))
 
     def on_chunk(states, book: TrainProgress) -> None:
-        write_atomic(out / METRICS_NAME, metrics_text(book.rows))
+        write_metrics(book)
         if book.chunk % config.checkpoint_every == 0:
             save(states, book)
 
     def on_interrupt(states, book: TrainProgress) -> None:
-        write_atomic(out / METRICS_NAME, metrics_text(book.rows))
+        write_metrics(book)
         save(states, book)
         log(f"\nInterrupted: checkpoint saved. Continue with `rtrrl train --resume {out}`.")
 
@@ -329,7 +355,9 @@ def _run_in_locked_folder(
         )
         raise NonFiniteError(f"{error} {kept} Run folder: {out}.") from None
     save(result.final_state, result.progress)
-    write_atomic(out / METRICS_NAME, metrics_text(result.progress.rows))
+    if not writer:
+        return result
+    write_metrics(result.progress)
     info = summary(result, config) | {"cpu_threads": cpu_threads}
     write_atomic(out / SUMMARY_NAME, json.dumps(info, indent=2) + "\n")
     plot_runs({config.run_name(): read_metrics(out)}, out / PLOT_NAME, title=config.env)

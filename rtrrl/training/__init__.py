@@ -4,6 +4,7 @@
 - ``_chunk.py``: the compiled program of one chunk, seeds' keys and initial states;
 - ``_early_stopping.py``: the rows of each evaluation and per-seed early stopping;
 - ``_resume.py``: checks that a checkpoint fits the learner and loop resuming it;
+- ``_devices.py``: seeds split over devices and processes (`LoopConfig.devices`);
 - ``_records.py``: `LoopConfig`, `ChunkPlan`, `TrainProgress`, `TrainResult`.
 """
 
@@ -13,6 +14,7 @@ from ._chunk import (
     make_chunk_function as make_chunk_function,
     seed_keys as seed_keys,
 )
+from ._devices import host_copy as host_copy, initialize_distributed as initialize_distributed
 from ._early_stopping import reactivate as reactivate, record_evaluation as record_evaluation
 from ._loop import train as train
 from ._records import (
@@ -22,4 +24,5 @@ from ._records import (
     NonFiniteError as NonFiniteError,
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
+    check_seeds_divide as check_seeds_divide,
 )

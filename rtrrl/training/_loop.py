@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 
 from .. import prng
 from .._types import PRNGKey, PyTree
 from ..algorithms import AbstractAlgorithm
 from ..envs import AbstractEnvironment
-from . import _early_stopping
+from . import _devices, _early_stopping
 from ._chunk import build_learner, init_states, make_chunk_function, seed_keys
 from ._progress import Progress
 from ._records import (
@@ -57,7 +57,9 @@ def train(
         algorithm: a learner (all seeds start from its parameters) or a function
             ``key -> learner`` (each seed builds its own, e.g. a freshly initialised cell).
         env: the environment (unbatched; ``config.num_envs`` copies run in parallel).
-        config: loop sizes (`LoopConfig`).
+        config: loop sizes (`LoopConfig`); ``config.devices`` splits the seeds over
+            devices (the chunk program under `jax.shard_map`, states kept on their devices),
+            and in a multi-process run (`initialize_distributed`) over every process's.
         progress: show a progress bar with steps/s and the latest evaluation return (on a
             terminal; elsewhere, such as a log file, one line per evaluation).
         resume: ``(states, progress)`` from a checkpoint; the run continues exactly where
@@ -77,11 +79,15 @@ def train(
     template = build_learner(algorithm, prng.key(config.seed))
     plan = ChunkPlan.of(config, template)
     chunk_fn = make_chunk_function(template, env, config, plan)
+    mesh = _devices.make_mesh(config.devices, config.num_seeds)
+    if mesh is not None:
+        chunk_fn = _devices.shard_chunk(chunk_fn, mesh)
     _, run_keys = seed_keys(config)
     seeds = [config.seed + i for i in range(config.num_seeds)]
     states, book = _starting_point(algorithm, env, config, plan, resume)
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, compilations=0)  # nothing left to run
+    states, run_keys = _devices.shard_seeds((states, run_keys), mesh)
 
     # The (states, bookkeeping) pair of the last completed chunk (at first, the starting
     # point, so that a Ctrl-C while compiling saves a checkpoint to resume from). It is
@@ -92,16 +98,16 @@ def train(
     try:
         start = time.perf_counter()
         wall_before = book.wall_seconds
-        compiled = chunk_fn.lower(
-            states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
-        ).compile()
+        inputs = _devices.chunk_inputs(book.chunk, book.active, mesh)
+        compiled = chunk_fn.lower(states, run_keys, *inputs).compile()
         book.compile_seconds += time.perf_counter() - start
-        bar = Progress(plan, book, enabled=progress)
+        bar = Progress(plan, book, enabled=progress and jax.process_index() == 0)
         while book.chunk < plan.num_chunks and any(book.active):
             tic = time.perf_counter()
-            new_states, totals, eval_return, extra = compiled(
-                states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
+            new_states, *metrics = compiled(
+                states, run_keys, *_devices.chunk_inputs(book.chunk, book.active, mesh)
             )
+            totals, eval_return, extra = _devices.host_copy(metrics)
             eval_return = np.asarray(eval_return)
             seconds = time.perf_counter() - tic
             _check_finite(totals, eval_return, seeds, book, plan)
@@ -123,7 +129,7 @@ def train(
     finally:
         if bar is not None:
             bar.close()
-    return _result(book, config, seeds, states, compilations=1)
+    return _result(book, config, seeds, _devices.host_copy(states), compilations=1)
 
 
 def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume):

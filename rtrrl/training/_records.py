@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -92,6 +92,11 @@ class LoopConfig:
     diagnostics: bool = False
     """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
     (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
+    devices: int | Literal["all"] | None = None
+    """Split the seeds over this many devices (``"all"``: every device JAX sees), each
+    running ``num_seeds / devices`` of them; ``num_seeds`` must be a multiple. Unset: one
+    device, or every device of a multi-process run (`rtrrl.training.initialize_distributed`).
+    Each seed's results do not depend on it."""
 
     def __post_init__(self) -> None:
         check_field_types(self)  # `total_steps=True` is an int to Python
@@ -110,8 +115,24 @@ class LoopConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
+        if isinstance(self.devices, int):
+            if self.devices < 1:
+                raise ValueError(
+                    f"`devices` must be an integer >= 1 or 'all', got {self.devices!r}."
+                )
+            check_seeds_divide(self.num_seeds, self.devices)
         if self.seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
+
+
+def check_seeds_divide(num_seeds: int, devices: int) -> None:
+    """A `ValueError` unless `devices` divides `num_seeds` (each device runs as many seeds)."""
+    if devices > 1 and num_seeds % devices:
+        raise ValueError(
+            f"`num_seeds` (--seeds) = {num_seeds} is not a multiple of the {devices} devices "
+            f"(`devices`, --devices): each device runs the same number of seeds. Pass a "
+            f"multiple of {devices} seeds, or fewer devices."
+        )
 
 
 @dataclasses.dataclass(frozen=True)
