@@ -4,6 +4,8 @@
 - ``_chunk.py``: the compiled program of one chunk, seeds' keys and initial states;
 - ``_early_stopping.py``: the rows of each evaluation and per-seed early stopping;
 - ``_resume.py``: checks that a checkpoint fits the learner and loop resuming it;
+- ``_sweep.py``: `train_swept`, configurations × seeds as one program (traced
+  hyperparameters);
 - ``_records.py``: `LoopConfig`, `ChunkPlan`, `TrainProgress`, `TrainResult`.
 """
 
@@ -22,4 +24,10 @@ from ._records import (
     NonFiniteError as NonFiniteError,
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
+)
+from ._sweep import (
+    Swept as Swept,
+    SweptResult as SweptResult,
+    SweptState as SweptState,
+    train_swept as train_swept,
 )

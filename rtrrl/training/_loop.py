@@ -12,7 +12,7 @@ run resumed from a checkpoint replays exactly the chunks it would have run.
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ def train(
     resume: tuple[PyTree[Any], TrainProgress] | None = None,
     on_chunk: Callable[[PyTree[Any], TrainProgress], None] | None = None,
     on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+    run_seeds: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
 
@@ -66,6 +67,10 @@ def train(
             (checkpoints, metrics files).
         on_interrupt: called with the last completed chunk's states on Ctrl-C, before the
             `KeyboardInterrupt` propagates.
+        run_seeds: the seed whose keys each of the ``num_seeds`` entries of the batch axis
+            uses (default ``seed + i``); results and rows still label entry ``i`` as seed
+            ``seed + i``. `rtrrl.training.train_swept` runs every configuration of a sweep
+            with the same seeds this way.
 
     Returns:
         A `TrainResult`.
@@ -77,9 +82,9 @@ def train(
     template = build_learner(algorithm, prng.key(config.seed))
     plan = ChunkPlan.of(config, template)
     chunk_fn = make_chunk_function(template, env, config, plan)
-    _, run_keys = seed_keys(config)
+    _, run_keys = seed_keys(config, run_seeds)
     seeds = [config.seed + i for i in range(config.num_seeds)]
-    states, book = _starting_point(algorithm, env, config, plan, resume)
+    states, book = _starting_point(algorithm, env, config, plan, resume, run_seeds)
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, compilations=0)  # nothing left to run
 
@@ -126,10 +131,11 @@ def train(
     return _result(book, config, seeds, states, compilations=1)
 
 
-def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume):
+def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume, run_seeds):
     """``(states, bookkeeping)`` to start from: fresh ones, or a checked resume."""
     if resume is None:
-        return init_states(algorithm, env, config), fresh_progress(config.num_seeds)
+        states = init_states(algorithm, env, config, run_seeds)
+        return states, fresh_progress(config.num_seeds)
     states, book = resume
     check_resume_fits(states, book, algorithm, env, config, plan)
     book = dataclasses.replace(book, rows=list(book.rows))
