@@ -35,6 +35,22 @@ from .training import LoopConfig as LoopConfig, TrainResult as TrainResult, trai
 __version__ = "0.1.0"
 
 
+def sweep(spec, *, out=None, resume=None, progress: bool = True):
+    """Run a hyperparameter sweep into a sweep folder, as ``rtrrl sweep`` does.
+
+    `spec` is a sweep file's path or its mapping: `TrainConfig` options (as in a config file)
+    and a ``grid:`` (lists of values: their Cartesian product) or ``random:`` section
+    (``samples`` draws from ``seed``; ``{log_uniform: [low, high]}``, ``{uniform: [...]}`` or a
+    list of choices per option). Continuous RTRRL options (step sizes, λ, γ, η) are traced:
+    one compiled program trains every configuration that differs only in them, and all seeds.
+    Returns a `rtrrl.app.sweep.SweepOutcome` (one `TrainResult` per configuration); see
+    `rtrrl.app.sweep.run_sweep` for `out` and `resume`.
+    """
+    from .app.sweep import run_sweep
+
+    return run_sweep(spec, out=out, resume=resume, progress=progress)
+
+
 def runtime_checks_enabled() -> bool:
     """Whether this process checks rtrrl's types at runtime (``RTRRL_RUNTIME_CHECKS`` was set
     when rtrrl was imported): every rtrrl function and module then raises on an argument of
