@@ -181,7 +181,9 @@ def train_swept(
             float fields of the learner (e.g. ``{"lr_cell": 1e-3, "lambda_cell": 0.9}``).
             Each is checked by building the learner with it.
         progress, on_chunk, on_interrupt: as for `train`, over all ``K·S`` runs (states are
-            a `SweptState`; the rows label run ``r`` as seed ``r``).
+            a `SweptState`; the rows label run ``r`` as seed ``r``). A run whose parameters
+            or TD error become NaN or infinite stops there, with the state and rows of its
+            last finite chunk, and reads as stopped early; the other runs go on.
         resume: ``(states, progress)`` of all runs, from ``on_chunk``/``on_interrupt``.
 
     Returns:
@@ -210,6 +212,7 @@ def train_swept(
         on_chunk=on_chunk,
         on_interrupt=on_interrupt,
         run_seeds=run_seeds(config, num),
+        stop_non_finite=True,  # a diverging configuration stops; the others go on
     )
     results = [configuration_result(runs, config, k) for k in range(num)]
     return SweptResult(configurations, results, runs)

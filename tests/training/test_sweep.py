@@ -7,7 +7,7 @@ import pytest
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.training import train, train_swept
 from rtrrl.training._sweep import SweptState
-from tests._training_helpers import TINY, leaves
+from tests._training_helpers import TINY, RewardTurnsNaN, leaves
 
 STEPS = 1500  # three evaluations of 500 steps
 BASE = {**TINY, "steps": STEPS, "seeds": 2, "lr_decay": "none"}
@@ -72,3 +72,19 @@ def test_values_are_checked_like_the_learners_own():
         train_swept(
             algorithm, env, config.loop(), [{"gamma": 0.9}, {"lr_cell": 0.1}], progress=False
         )
+
+
+def test_a_run_that_diverges_stops_instead_of_ending_the_sweep():
+    """`RewardTurnsNaN` pays NaN from step 1750 (the fourth chunk): under `train` that is a
+    `NonFiniteError` (tests/training/test_training.py); in a sweep each run stops there with
+    the finite state and the three evaluations of the chunks before."""
+    env = RewardTurnsNaN()
+    config = TrainConfig(**BASE | {"steps": 8 * 500})
+    algorithm = build_algorithm(config, env)
+    grid = [{"lr_cell": 1e-3}, {"lr_cell": 3e-3}]
+    swept = train_swept(algorithm, env, config.loop(), grid, progress=False)
+    assert swept.runs.stopped_early.all() and swept.runs.total_steps == 4 * 500
+    for result in swept.results:
+        assert result.steps.tolist() == [500, 1000, 1500]
+        assert np.isfinite(result.eval_returns).all()
+        assert all(np.isfinite(leaf).all() for leaf in leaves(result.final_state))
