@@ -1,6 +1,9 @@
 """`rtrrl.training.train_swept`: configurations × seeds as one compiled program, each
 configuration's curve that of the same configuration trained alone."""
 
+import logging
+
+import jax
 import numpy as np
 import pytest
 
@@ -16,15 +19,37 @@ GRID = [
 ]  # a 2 × 2 grid
 
 
+class _Messages(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def swept():
+    """The 2 × 2 grid with 2 seeds, and the messages of JAX's compile log meanwhile."""
     config = TrainConfig(**BASE)
     env = build_env(config)
-    return train_swept(build_algorithm(config, env), env, config.loop(), GRID, progress=False)
+    log = _Messages()
+    logging.getLogger("jax").addHandler(log)
+    try:
+        with jax.log_compiles():
+            result = train_swept(
+                build_algorithm(config, env), env, config.loop(), GRID, progress=False
+            )
+    finally:
+        logging.getLogger("jax").removeHandler(log)
+    return result, log.messages
 
 
 def test_a_2x2_grid_of_two_seeds_is_one_compiled_program(swept):
+    swept, messages = swept
     assert swept.num_compilations == 1
+    # XLA compiled the chunk program once, for all four configurations and both seeds.
+    assert sum(m.startswith("Compiling jit(chunk_fn)") for m in messages) == 1
     assert isinstance(swept.runs.final_state, SweptState)
     assert swept.runs.eval_returns.shape == (STEPS // 500, len(GRID) * 2)
     # Each run carries its own values: configuration-major, seeds inside.
@@ -48,7 +73,7 @@ def test_each_configuration_equals_its_run_alone(swept, k):
     config = TrainConfig(**BASE, **GRID[k])
     env = build_env(config)
     alone = train(build_algorithm(config, env), env, config.loop(), progress=False)
-    mine = swept.results[k]
+    mine = swept[0].results[k]
     np.testing.assert_array_equal(mine.steps, alone.steps)
     np.testing.assert_array_equal(mine.eval_returns, alone.eval_returns)
     np.testing.assert_array_equal(mine.best_eval_return, alone.best_eval_return)
