@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from .. import prng
-from .._types import Array, PRNGKey, PyTree, Scalar
-from ..algorithms import AbstractAlgorithm
+from .._types import Array, Float, PRNGKey, PyTree, Scalar
+from ..algorithms import AbstractAlgorithm, StepMetrics
 from ..envs import AbstractEnvironment
 from ._chunk import build_learner, seed_keys
 from ._loop import _result, train
@@ -65,16 +65,29 @@ class Swept(AbstractAlgorithm):
         state = with_values(self.learner, values).init(key, env, num_envs=num_envs)
         return SweptState(state, values)
 
-    def step(self, state: SweptState, env: AbstractEnvironment, key: PRNGKey):
+    def step(
+        self, state: SweptState, env: AbstractEnvironment, key: PRNGKey
+    ) -> tuple[SweptState, StepMetrics]:
         new, metrics = with_values(self.learner, state.values).step(state.state, env, key)
         return SweptState(new, state.values), metrics
 
-    def evaluate(self, state: SweptState, env, key, *, num_envs, num_steps, greedy=False):
+    def evaluate(
+        self,
+        state: SweptState,
+        env: AbstractEnvironment,
+        key: PRNGKey,
+        *,
+        num_envs: int,
+        num_steps: int,
+        greedy: bool = False,
+    ) -> Float[Array, " num_envs"]:
         return with_values(self.learner, state.values).evaluate(
             state.state, env, key, num_envs=num_envs, num_steps=num_steps, greedy=greedy
         )
 
-    def diagnostics(self, state: SweptState, env, key) -> dict[str, Scalar]:
+    def diagnostics(
+        self, state: SweptState, env: AbstractEnvironment, key: PRNGKey
+    ) -> dict[str, Scalar]:
         return with_values(self.learner, state.values).diagnostics(state.state, env, key)
 
     def env_steps_per_step(self, num_envs: int) -> int:
