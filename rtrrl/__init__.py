@@ -11,7 +11,15 @@ beartype checks of the shapes, dtypes and types of every rtrrl function (needs
 ``pip install 'rtrrl[checks]'``); see `rtrrl.runtime_checks_enabled`.
 """
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from . import _runtime_checks
+
+if TYPE_CHECKING:
+    from .app.sweep import SweepOutcome
 
 if _runtime_checks.requested():
     # Before the submodules below are imported: the hook decorates them as they load.
@@ -33,6 +41,33 @@ from .online import fit_sequence as fit_sequence
 from .training import LoopConfig as LoopConfig, TrainResult as TrainResult, train as train
 
 __version__ = "0.1.0"
+
+
+def sweep(
+    spec: "str | os.PathLike[str] | Mapping[str, Any] | None",
+    *,
+    out: "str | os.PathLike[str] | None" = None,
+    resume: "str | os.PathLike[str] | None" = None,
+    progress: bool = True,
+) -> "SweepOutcome":
+    """Run a hyperparameter sweep into a sweep folder, as ``rtrrl sweep`` does.
+
+    `spec` is a sweep file's path or its mapping: `TrainConfig` options (as in a config file)
+    and a ``grid:`` (lists of values: their Cartesian product) or ``random:`` section
+    (``samples`` draws from ``seed``; ``{log_uniform: [low, high]}``, ``{uniform: [...]}`` or a
+    list of choices per option). Continuous RTRRL options (step sizes, λ, γ, η) are traced:
+    one compiled program trains every configuration that differs only in them, and all seeds.
+    Returns a `rtrrl.app.sweep.SweepOutcome` (one `TrainResult` per configuration); see
+    `rtrrl.app.sweep.run_sweep` for `out` and `resume`.
+    """
+    from .app.sweep import run_sweep
+
+    def path(value):
+        return None if value is None else Path(value)
+
+    if spec is not None and not isinstance(spec, Mapping):
+        spec = Path(spec)
+    return run_sweep(spec, out=path(out), resume=path(resume), progress=progress)
 
 
 def runtime_checks_enabled() -> bool:

@@ -1,4 +1,4 @@
-"""The ``rtrrl`` command: ``train``, ``eval``, ``plot``, ``envs`` (built with tyro)."""
+"""The ``rtrrl`` command: ``train``, ``eval``, ``plot``, ``sweep``, ``envs`` (built with tyro)."""
 
 import dataclasses
 import json
@@ -42,6 +42,21 @@ class PlotCommand:
     """Which column of metrics.csv to plot."""
     title: str | None = None
     """Figure title (default: the runs' environment ids)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepCommand:
+    """Train a grid or random sample of configurations × seeds: one compiled program per
+    structural group, one run folder per configuration, plus sweep.csv, sweep.md and
+    sweep.png (see docs: "Sweeps")."""
+
+    config: Path | None = None
+    """Sweep file (YAML): base options and a `grid:` or `random:` section."""
+    out: Path | None = None
+    """Sweep folder (default: the file's `out`, else runs/sweep-<date>-<time>). A folder
+    holding this same sweep is continued."""
+    resume: Path | None = None
+    """Continue the sweep saved in this folder (its sweep.json gives the sweep)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,6 +227,34 @@ def _per_seed(values) -> str:
     return f"median {median:.4g} (min {low:.4g}, max {high:.4g}, {len(values)} seeds)"
 
 
+def _sweep(command: SweepCommand) -> int:
+    from ..training import NonFiniteError
+    from ._signals import Terminated, stop_signals_interrupt
+    from .checkpoint import CheckpointError
+    from .sweep import FIGURE_NAME, MARKDOWN_NAME, run_sweep
+
+    if (command.config is None) == (command.resume is None):
+        print(
+            "error: give --config SWEEP.yaml (a new sweep) or --resume FOLDER (a saved one).",
+            file=sys.stderr,
+        )
+        return 2
+    if command.resume is not None and command.out is not None:
+        print("error: --out cannot be combined with --resume: drop --out.", file=sys.stderr)
+        return 2
+    try:
+        with stop_signals_interrupt():
+            outcome = run_sweep(command.config, out=command.out, resume=command.resume)
+    except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1 if isinstance(error, NonFiniteError) else 2
+    except KeyboardInterrupt as interrupt:
+        return interrupt.exit_code if isinstance(interrupt, Terminated) else 130
+    print(f"table: {outcome.folder / MARKDOWN_NAME}")
+    print(f"figure: {outcome.folder / FIGURE_NAME}")
+    return 0
+
+
 def _envs(command: EnvsCommand) -> int:
     from ..envs import env_table
 
@@ -223,6 +266,7 @@ _COMMANDS = {
     "train": TrainConfig,
     "eval": EvalCommand,
     "plot": PlotCommand,
+    "sweep": SweepCommand,
     "envs": EnvsCommand,
 }
 
@@ -301,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         # the culprit.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if isinstance(command, SweepCommand):
+        return _sweep(command)
     if isinstance(command, EnvsCommand):
         return _envs(command)
     return _train(command)

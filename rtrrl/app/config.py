@@ -511,31 +511,43 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"Config file {path} could not be parsed: {error}") from None
     if not isinstance(data, dict):
         raise ValueError(f"Config file {path} must hold a mapping of option names to values.")
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    values = {}
-    for key, value in data.items():
-        name = str(key).replace("-", "_")
-        if name not in fields:
-            close = difflib.get_close_matches(name, list(fields), n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"Config file {path}: unknown option {key!r}.{hint}")
-        if name in ("resume", "config"):
-            raise ValueError(
-                f"Config file {path}: {key!r} cannot be set in a config file; pass "
-                f"--{name} on the command line."
-            )
-        if name == "out" and isinstance(value, str):
-            value = Path(value)
-        if name == "env_option":
-            value = tuple(value) if isinstance(value, list) else (value,)
-        ok, allowed = expected_type(fields[name].type)
-        if not ok(value):
-            raise ValueError(
-                f"Config file {path}: {key!r} must be {allowed}, got {value!r} "
-                f"({type(value).__name__})."
-            )
-        values[name] = value
-    return values
+    return {
+        option_name(key, f"Config file {path}"): option_value(key, value, f"Config file {path}")
+        for key, value in data.items()
+    }
+
+
+def option_name(key: Any, where: str) -> str:
+    """The `TrainConfig` field that the file key `key` names (``-`` or ``_``); an unknown
+    key raises a `ValueError` suggesting close names, and `where` starts the message."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    name = str(key).replace("-", "_")
+    if name not in fields:
+        close = difflib.get_close_matches(name, sorted(fields), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"{where}: unknown option {key!r}.{hint}")
+    if name in ("resume", "config"):
+        raise ValueError(
+            f"{where}: {key!r} cannot be set in a config file; pass --{name} on the command line."
+        )
+    return name
+
+
+def option_value(key: Any, value: Any, where: str) -> Any:
+    """`value` of the file key `key` as the `TrainConfig` field holds it (paths, tuples),
+    after checking its type (a `ValueError` starting with `where` otherwise)."""
+    name = option_name(key, where)
+    if name == "out" and isinstance(value, str):
+        value = Path(value)
+    if name == "env_option":
+        value = tuple(value) if isinstance(value, list) else (value,)
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    ok, allowed = expected_type(field.type)
+    if not ok(value):
+        raise ValueError(
+            f"{where}: {key!r} must be {allowed}, got {value!r} ({type(value).__name__})."
+        )
+    return value
 
 
 def build_env(config: TrainConfig) -> envs.AbstractEnvironment:

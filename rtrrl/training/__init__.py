@@ -5,6 +5,8 @@
 - ``_early_stopping.py``: the rows of each evaluation and per-seed early stopping;
 - ``_resume.py``: checks that a checkpoint fits the learner and loop resuming it;
 - ``_devices.py``: seeds split over devices and processes (`LoopConfig.devices`);
+- ``_sweep.py``: `train_swept`, configurations × seeds as one program (traced
+  hyperparameters);
 - ``_records.py``: `LoopConfig`, `ChunkPlan`, `TrainProgress`, `TrainResult`.
 """
 
@@ -25,4 +27,10 @@ from ._records import (
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
     check_seeds_divide as check_seeds_divide,
+)
+from ._sweep import (
+    Swept as Swept,
+    SweptResult as SweptResult,
+    SweptState as SweptState,
+    train_swept as train_swept,
 )

@@ -1,7 +1,7 @@
 """The compiled program of one chunk: ``steps_per_chunk`` scanned steps of every seed, then
 one evaluation, vmapped over seeds."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import equinox as eqx
@@ -96,16 +96,27 @@ def make_chunk_function(
     return eqx.filter_jit(chunk_fn)
 
 
-def seed_keys(config: LoopConfig) -> tuple[Array, Array]:
-    """``(init_keys, run_keys)``, one per seed, from ``prng.key(seed + i)``."""
-    keys = jnp.stack([prng.key(config.seed + i) for i in range(config.num_seeds)])
+def seed_keys(config: LoopConfig, run_seeds: Sequence[int] | None = None) -> tuple[Array, Array]:
+    """``(init_keys, run_keys)``, one per seed, from ``prng.key(seed + i)``.
+
+    `run_seeds`: the seed of each entry of the batch axis instead (``num_seeds`` of them; a
+    sweep repeats its seeds once per configuration)."""
+    if run_seeds is None:
+        run_seeds = [config.seed + i for i in range(config.num_seeds)]
+    keys = jnp.stack([prng.key(seed) for seed in run_seeds])
     split = jax.vmap(jax.random.split)(keys)
     return split[:, 0], split[:, 1]
 
 
-def init_states(algorithm: Any, env: AbstractEnvironment, config: LoopConfig) -> PyTree[Any]:
-    """The algorithm state of every seed, stacked on a leading axis."""
-    init_keys, _ = seed_keys(config)
+def init_states(
+    algorithm: Any,
+    env: AbstractEnvironment,
+    config: LoopConfig,
+    run_seeds: Sequence[int] | None = None,
+) -> PyTree[Any]:
+    """The algorithm state of every seed (or of every entry of `run_seeds`, as in
+    `seed_keys`), stacked on a leading axis."""
+    init_keys, _ = seed_keys(config, run_seeds)
 
     def one(key):
         return build_learner(algorithm, key).init(key, env, num_envs=config.num_envs)

@@ -12,10 +12,12 @@ run resumed from a checkpoint replays exactly the chunks it would have run.
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import prng
@@ -45,6 +47,8 @@ def train(
     resume: tuple[PyTree[Any], TrainProgress] | None = None,
     on_chunk: Callable[[PyTree[Any], TrainProgress], None] | None = None,
     on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+    run_seeds: Sequence[int] | None = None,
+    stop_non_finite: bool = False,
 ) -> TrainResult:
     """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
 
@@ -68,13 +72,21 @@ def train(
             (checkpoints, metrics files).
         on_interrupt: called with the last completed chunk's states on Ctrl-C, before the
             `KeyboardInterrupt` propagates.
+        run_seeds: the seed whose keys each of the ``num_seeds`` entries of the batch axis
+            uses (default ``seed + i``); results and rows still label entry ``i`` as seed
+            ``seed + i``. `rtrrl.training.train_swept` runs every configuration of a sweep
+            with the same seeds this way.
+        stop_non_finite: instead of raising `NonFiniteError`, stop each run whose chunk
+            produced a NaN or infinity, keeping its state and rows of the chunk before (it
+            reads as stopped early); the other runs go on. Sweeps use it, where a step size
+            too large for one configuration must not end the others.
 
     Returns:
         A `TrainResult`.
 
     Raises:
-        NonFiniteError: a parameter or TD error became NaN/inf; nothing of the failing chunk
-            is kept (``on_chunk`` was last called with the good states).
+        NonFiniteError: a parameter or TD error became NaN/inf (unless `stop_non_finite`);
+            nothing of the failing chunk is kept (``on_chunk`` was last called with the good states).
     """
     template = build_learner(algorithm, prng.key(config.seed))
     plan = ChunkPlan.of(config, template)
@@ -82,9 +94,9 @@ def train(
     mesh = _devices.make_mesh(config.devices, config.num_seeds)
     if mesh is not None:
         chunk_fn = _devices.shard_chunk(chunk_fn, mesh)
-    _, run_keys = seed_keys(config)
+    _, run_keys = seed_keys(config, run_seeds)
     seeds = [config.seed + i for i in range(config.num_seeds)]
-    states, book = _starting_point(algorithm, env, config, plan, resume)
+    states, book = _starting_point(algorithm, env, config, plan, resume, run_seeds)
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, compilations=0)  # nothing left to run
     states, run_keys = _devices.shard_seeds((states, run_keys), mesh)
@@ -110,10 +122,13 @@ def train(
             totals, eval_return, extra = _devices.host_copy(metrics)
             eval_return = np.asarray(eval_return)
             seconds = time.perf_counter() - tic
-            _check_finite(totals, eval_return, seeds, book, plan)
+            finite = _finite(totals, eval_return, seeds, book, plan, stop_non_finite)
             new_book = _next_progress(
                 book, plan, seconds, wall_before + time.perf_counter() - start
             )
+            if not finite.all():  # only with `stop_non_finite`: those runs stop here
+                new_states = _keep_where(finite, new_states, states)
+                new_book.active = [a and bool(f) for a, f in zip(book.active, finite, strict=True)]
             _early_stopping.record_evaluation(
                 new_book, config, plan, seeds, totals, eval_return, seconds, extra
             )
@@ -132,10 +147,11 @@ def train(
     return _result(book, config, seeds, _devices.host_copy(states), compilations=1)
 
 
-def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume):
+def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume, run_seeds):
     """``(states, bookkeeping)`` to start from: fresh ones, or a checked resume."""
     if resume is None:
-        return init_states(algorithm, env, config), fresh_progress(config.num_seeds)
+        states = init_states(algorithm, env, config, run_seeds)
+        return states, fresh_progress(config.num_seeds)
     states, book = resume
     check_resume_fits(states, book, algorithm, env, config, plan)
     book = dataclasses.replace(book, rows=list(book.rows))
@@ -145,9 +161,14 @@ def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume)
     return states, book
 
 
-def _check_finite(totals, eval_return, seeds, book: TrainProgress, plan: ChunkPlan) -> None:
-    """Raise `NonFiniteError` naming the seeds whose chunk produced a NaN or infinity."""
+def _finite(
+    totals, eval_return, seeds, book: TrainProgress, plan: ChunkPlan, stop: bool
+) -> np.ndarray:
+    """Which runs' chunk stayed finite; unless `stop`, raise `NonFiniteError` naming the
+    seeds whose chunk produced a NaN or infinity."""
     finite = np.asarray(totals.all_finite) & np.isfinite(eval_return)
+    if stop:  # a run that already stopped keeps its state whatever its chunk computed
+        return finite | ~np.asarray(book.active)
     if not finite.all():
         bad = [seeds[i] for i in np.flatnonzero(~finite)]
         raise NonFiniteError(
@@ -156,6 +177,19 @@ def _check_finite(totals, eval_return, seeds, book: TrainProgress, plan: ChunkPl
             "Lower the learning rates or max_grad_norm (the gradient clip), or "
             "check the environment's rewards."
         )
+    return finite
+
+
+def _keep_where(keep: np.ndarray, new, old):
+    """`new` states, but `old` ones for the runs where `keep` is false (batch axis first)."""
+    mask = jnp.asarray(keep)
+
+    def pick(a, b):
+        if not eqx.is_array(a):
+            return a
+        return jnp.where(mask.reshape(mask.shape + (1,) * (jnp.ndim(a) - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
 
 
 def _next_progress(
