@@ -17,14 +17,18 @@ demo: $(STAMP)
 	$(BIN)/rtrrl train
 
 # The docs are built first, strictly: a broken link or API reference fails the tests.
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test file on one worker so
+# that a file's shared fixtures are built once; every worker runs XLA on one thread
+# (tests/conftest.py), so two workers keep both cores of a 2-core machine busy.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The development loop: the estimator-agreement tests and the library's unit tests, no
 # training runs, no environments' agreement suites, no docs build.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" tests/estimators tests/cells tests/heads tests/online \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests/estimators tests/cells tests/heads tests/online \
 		tests/test_traces.py tests/test_layers.py tests/test_prng.py
 
 docs: $(STAMP)
