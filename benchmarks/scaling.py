@@ -12,6 +12,10 @@ the chunks are training steps. Parts (``--part``):
   devices (`LoopConfig.devices`), each count in a subprocess of its own, since JAX fixes its
   device count at start-up. On CPU the devices are virtual (``jax_num_cpu_devices``) and share
   the same cores, so the numbers show the cost of splitting, not a speed-up.
+- ``sweep``: K configurations (``--sweep-configurations``, step sizes ``lr_cell``) × 3 seeds
+  trained as one program (`rtrrl.training.train_swept`, one compilation) against K separate
+  `rtrrl.train` runs, seconds per configuration with and without compilation
+  (``_scaling_sweep.py``, which also runs on its own).
 
 Usage::
 
@@ -100,9 +104,25 @@ def devices_part(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def sweep_part(args: argparse.Namespace) -> list[dict]:
+    """Seconds per configuration of a sweep as one program against one-by-one runs."""
+    from _scaling_sweep import sweep_rows
+
+    rows = sweep_rows(args.sweep_configurations, steps=args.sweep_steps)
+    for row in rows:
+        print(
+            f"{row['configurations']:>3} configurations: "
+            f"{row['sweep_s_per_configuration']:.1f} s each as one program, "
+            f"{row['one_by_one_s_per_configuration']:.1f} s each one by one",
+            flush=True,
+        )
+    return rows
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], list[dict]]] = {
     "batch": batch_part,
     "devices": devices_part,
+    "sweep": sweep_part,
 }
 """``--part`` choices besides ``all`` (every part, in this order)."""
 
@@ -139,6 +159,12 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(rows: list[dict]) -> str:
+    from _scaling_sweep import markdown
+
+    return markdown(rows)
+
+
 def plot(parts: dict[str, list[dict]], path: Path, title: str) -> None:
     """One panel per part: env-steps/s against batch (log-log) and against devices."""
     import matplotlib
@@ -146,12 +172,28 @@ def plot(parts: dict[str, list[dict]], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    axes_of = {"batch": ("batch", "total batch (seeds × envs)"), "devices": ("devices", "devices")}
+    axes_of = {
+        "batch": ("batch", "total batch (seeds × envs)"),
+        "devices": ("devices", "devices"),
+        "sweep": ("configurations", "configurations in the sweep"),
+    }
     shown = [name for name in parts if name in axes_of and parts[name]]
     fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4), squeeze=False)
     for ax, name in zip(axes[0], shown, strict=True):
         key, label = axes_of[name]
         rows = parts[name]
+        if name == "sweep":
+            for column, legend in (
+                ("sweep_s_per_configuration", "one program"),
+                ("one_by_one_s_per_configuration", "one by one"),
+            ):
+                ax.plot([r[key] for r in rows], [r[column] for r in rows], "o-", label=legend)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel(label)
+            ax.set_ylabel("seconds per configuration (compile included)")
+            ax.legend()
+            ax.grid(True, which="both", alpha=0.3)
+            continue
         ax.plot([r[key] for r in rows], [r["env_steps_per_s"] for r in rows], "o-")
         ax.set_xscale("log", base=4 if name == "batch" else 2)
         ax.set_yscale("log")
@@ -175,6 +217,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--device-counts", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--device-seeds", type=int, default=8)
     parser.add_argument("--device-envs", type=int, default=32)
+    parser.add_argument("--sweep-configurations", nargs="+", type=int, default=[1, 4, 12])
+    parser.add_argument(
+        "--sweep-steps", type=int, default=20_000, help="steps per seed of each configuration"
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     parser.add_argument("--worker-devices", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -192,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     machine = machine_info()
     machine["device"] = jax.devices()[0].device_kind
     command = "python benchmarks/scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    text = "\n\n".join(f"**{name}**\n\n{table(rows)}" for name, rows in parts.items())
+    text = "\n\n".join(
+        f"**{name}**\n\n{sweep_table(rows) if name == 'sweep' else table(rows)}"
+        for name, rows in parts.items()
+    )
     print(text)
     record = {"benchmark": "scaling", "env": "CartPole-v1", "machine": machine, "parts": parts}
     print("JSON: " + json.dumps(record))
