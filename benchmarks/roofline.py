@@ -10,9 +10,11 @@ thread unless told otherwise:
   its own Jacobian), as XLA runs the ``jax.vmap`` of one product;
 - **GEMV**: ``B`` products ``(P, N) @ (N,)``;
 - **RTRL**: the whole learner step of ``benchmarks/throughput.py`` (CTRNN + RTRL on
-  CartPole-v1, the same `TrainConfig`), with its flops counted as ``B·(2·P·N² + 3·2·P·N)``
-  (the carry, and the two gradients and the gradient norm's ``Mᵀ c``), so that its GFLOP/s
-  can be set against the GEMM's: the fraction of the machine's matmul throughput it reaches.
+  CartPole-v1, the same `TrainConfig`), with its flops counted as ``B·(2·P·N² + 2·2·P·N)``
+  (the carry, and the two gradients ``Mᵀ c``: the gradient norm's product has the first
+  gradient's cotangent and XLA computes it once), so that its GFLOP/s can be set against the
+  GEMM's: the fraction of the machine's matmul throughput the whole step reaches (its other
+  work, the heads, traces, optimiser and environment, counts as time but not as flops).
 
 Every kernel runs ``T`` times inside one compiled `jax.lax.fori_loop` (the result feeds the
 next iteration, so nothing is hoisted); the time is the best of ``--repeats`` calls, by
@@ -56,9 +58,9 @@ def params_of(hidden: int, input_size: int = INPUT_SIZE) -> int:
 
 
 def rtrl_flops(hidden: int, input_size: int = INPUT_SIZE) -> float:
-    """Flops of one environment's RTRL step: the carry GEMM and three ``Mᵀ c`` products."""
+    """Flops of one environment's RTRL step: the carry GEMM and two ``Mᵀ c`` products."""
     p = params_of(hidden, input_size)
-    return 2.0 * p * hidden**2 + 3 * 2.0 * p * hidden
+    return 2.0 * p * hidden**2 + 2 * 2.0 * p * hidden
 
 
 def best_cpu_seconds(fn: Callable[[], object], repeats: int) -> float:
