@@ -61,9 +61,9 @@ METHODS: dict[str, dict] = {
 PRNGS = ("rtrrl", "threefry2x32", "rbg", "unsafe_rbg")
 """``--prng`` choices: ``rtrrl`` (`rtrrl.prng.key`) or a JAX implementation name."""
 
-# Exact RTRL on a CTRNN costs O(N⁴) per environment (≈ 0.1 ms at N = 32): its calls get
-# fewer steps so that one call stays near the others' duration.
-_SLOW = {"RTRL": 20}
+# Exact RTRL on a CTRNN costs 2·P·N² = O(N⁴) flops per environment (≈ 50 µs at N = 32, one
+# thread): its calls get fewer steps so that one call stays near the others' duration.
+_SLOW = {"RTRL": 8}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,13 +73,18 @@ class Timing:
     compile_s: float
 
 
-def _time(compiled, *args, repeats: int) -> tuple[float, float]:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``--clock`` choices: wall-clock time, or the process's CPU time (on one XLA thread, the
+step's own time without the waits a shared machine adds)."""
+
+
+def _time(compiled, *args, repeats: int, clock=time.perf_counter) -> tuple[float, float]:
     jax.block_until_ready(compiled(*args))  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times), statistics.median(times)
 
 
@@ -89,7 +94,7 @@ def make_key(seed: int, prng_name: str = "rtrrl"):
 
 
 def learner_timing(
-    config: TrainConfig, steps: int, repeats: int, prng_name: str = "rtrrl"
+    config: TrainConfig, steps: int, repeats: int, prng_name: str = "rtrrl", clock=time.perf_counter
 ) -> Timing:
     """Time ``steps`` scanned `RTRRL.step` calls of `config` (``num_envs`` = batch)."""
     env = build_env(config)
@@ -108,18 +113,23 @@ def learner_timing(
     start = time.perf_counter()
     compiled = eqx.filter_jit(run).lower(state, key).compile()
     compile_s = time.perf_counter() - start
-    best, median = _time(compiled, state, key, repeats=repeats)
+    best, median = _time(compiled, state, key, repeats=repeats, clock=clock)
     return Timing(best, median, compile_s)
 
 
 def floor_timing(
-    env_id: str, batch: int, steps: int, repeats: int, prng_name: str = "rtrrl"
+    env_id: str,
+    batch: int,
+    steps: int,
+    repeats: int,
+    prng_name: str = "rtrrl",
+    clock=time.perf_counter,
 ) -> Timing:
     start = time.perf_counter()
     env = build_env(TrainConfig(env=env_id))
     compiled = make_floor_run(env, batch, steps, make_key(0, prng_name))
     compile_s = time.perf_counter() - start
-    best, median = _time(compiled, make_key(1, prng_name), repeats=repeats)
+    best, median = _time(compiled, make_key(1, prng_name), repeats=repeats, clock=clock)
     return Timing(best, median, compile_s)
 
 
@@ -138,11 +148,12 @@ def measure(
     env_steps: int,
     repeats: int,
     prng_name: str = "rtrrl",
+    clock=time.perf_counter,
 ) -> list[dict]:
     rows = []
     for batch in batches:
         floor_steps = max(4, env_steps // batch)
-        floor = floor_timing(env_id, batch, floor_steps, repeats, prng_name)
+        floor = floor_timing(env_id, batch, floor_steps, repeats, prng_name, clock)
         floor_us = floor.best_s / floor_steps * 1e6
         for method in methods:
             steps = steps_for(method, batch, env_steps)
@@ -150,7 +161,7 @@ def measure(
                 env=env_id, hidden_size=hidden_size, window=window, num_envs=batch,
                 **METHODS[method],
             )  # fmt: skip
-            timing = learner_timing(config, steps, repeats, prng_name)
+            timing = learner_timing(config, steps, repeats, prng_name, clock)
             step_us = timing.best_s / steps * 1e6
             rows.append(
                 {
@@ -214,6 +225,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core). `rtrrl train` picks 1 "
         "for small steps (rtrrl.app.cpu_threads)",
     )
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=list(CLOCKS),
+        help="time by the wall clock, or by the process's CPU time (with --cpu-threads 1: "
+        "steadier on a shared machine, since waiting for a core is not counted)",
+    )
     parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     return parser.parse_args(argv)
@@ -236,11 +254,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
         env_steps=args.env_steps,
         repeats=args.repeats,
         prng_name=args.prng,
+        clock=CLOCKS[args.clock],
     )
     machine = machine_info()
     machine["device"] = jax.devices()[0].device_kind
     machine["prng"] = "threefry2x32_unrolled (rtrrl.prng)" if args.prng == "rtrrl" else args.prng
     machine["cpu_threads"] = threads
+    machine["clock"] = args.clock
     command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv)
     text = table(rows)
     print(text)
@@ -258,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         header = (
             f"RTRRL env-steps/s on {args.env} (N = {args.hidden_size}, float32, PRNG "
             f"{machine['prng']}) on {machine['device']} ({machine['cpu_count']} CPU cores, "
-            f"XLA threads: {threads}, "
+            f"XLA threads: {threads}, clock: {args.clock}, "
             + (f"XLA_FLAGS `{machine['xla_flags']}`, " if machine["xla_flags"] else "")
             + f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
             f"random-action floor of the same environment.\n\nCommand: `{command.strip()}`\n\n"

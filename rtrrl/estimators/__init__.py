@@ -15,7 +15,11 @@ from ._abstract import (
 from ._common import IncompatibleCellError as IncompatibleCellError
 from ._dense import RTRLState as RTRLState
 from ._frozen import Frozen as Frozen
-from ._kernels._ctrnn import RFLOState as RFLOState
+from ._kernels._ctrnn import (
+    CTRNNRTRLState as CTRNNRTRLState,
+    LocalMSEState as LocalMSEState,
+    RFLOState as RFLOState,
+)
 from ._kernels._lru import LRURTRLState as LRURTRLState
 from ._local_mse import LocalMSE as LocalMSE
 from ._registry import (

@@ -20,8 +20,9 @@ class LocalMSE(AbstractStructuredEstimator[eqx.Module]):
     a parameter only through its effect in the last step (Menick et al. 2021, "SnAp-0").
 
     It reuses the structure of the estimator it truncates, through the cell's ``"local-mse"``
-    kernel (see `register_kernel`), so its state is that estimator's: `RFLOState` for a
-    `CTRNN` (SnAp-0 on a CTRNN is RFLO with the leak dropped: O(N²)), `LRURTRLState` for an
+    kernel (see `register_kernel`): `LocalMSEState` for a `CTRNN` (SnAp-0 on a CTRNN is RFLO
+    with the leak dropped, and each row of its trace is rank one, so it is kept as two
+    vectors: O(N + I) state, O(N²) gradient), `LRURTRLState` for an
     `LRU` (RTRL's diagonal form without the carry: O(N·I)) and the dense `RTRLState` for any
     other cell with real parameters (O(N·P)).
     """

@@ -25,7 +25,9 @@ class RTRL(AbstractStructuredEstimator[eqx.Module]):
       i.e. O(N⁴) for a CTRNN. The cell's parameters must be real.
     - A cell with an ``"rtrl"`` kernel (structured form, see `register_kernel`): `LRU`, whose
       recurrence is diagonal, so ``M`` is block diagonal and costs O(N·I) per step
-      (Zucchet et al. 2023; state `LRURTRLState`).
+      (Zucchet et al. 2023; state `LRURTRLState`); `CTRNN`, whose Jacobians have closed
+      forms, so the carry is one ``(P, N) @ (N, N)`` GEMM, ``2·P·N²`` flops, with no
+      automatic differentiation (state `CTRNNRTRLState`, ``M`` stored transposed).
 
     **Arguments:** ``structured``: use the cheap structured form where one exists (default);
     `False` forces the generic form (for testing it, or timing the difference).

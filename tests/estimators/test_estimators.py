@@ -23,7 +23,9 @@ from rtrrl.cells import CTRNN, LRU, NCP, AbstractCell, Identity, RandomSparse
 from rtrrl.estimators import (
     RFLO,
     RTRL,
+    CTRNNRTRLState,
     LocalMSE,
+    LocalMSEState,
     LRURTRLState,
     RFLOState,
     RTRLState,
@@ -244,10 +246,10 @@ def test_fresh_state_is_selectable_after_steps(estimator_name, cell_name):
     )
     assert (next_hidden.shape, next_hidden.dtype) == (cell_next.shape, cell_next.dtype)
     expected_state = {
-        "rtrl": LRURTRLState if cell_name == "lru" else RTRLState,
+        "rtrl": {"lru": LRURTRLState, "identity": RTRLState}.get(cell_name, CTRNNRTRLState),
         "rtrl-generic": RTRLState,
         "rflo": RFLOState,
-        "local-mse": {"lru": LRURTRLState, "identity": RTRLState}.get(cell_name, RFLOState),
+        "local-mse": {"lru": LRURTRLState, "identity": RTRLState}.get(cell_name, LocalMSEState),
         "tbptt-3": TruncatedBPTTState,
     }[estimator_name]
     assert type(fresh) is expected_state

@@ -19,9 +19,11 @@ from rtrrl.cells import CTRNN, LRU, AbstractCell
 from rtrrl.estimators import (
     RFLO,
     RTRL,
+    CTRNNRTRLState,
     IncompatibleCellError,
     Kernel,
     LocalMSE,
+    LocalMSEState,
     LRURTRLState,
     RFLOState,
     RTRLState,
@@ -198,15 +200,15 @@ def test_subclasses_inherit_kernels_through_the_mro(diagonal_kernels):
     assert find_kernel("rtrl", _Diagonal) is None  # the parent does not get its child's kernel
     ctrnn = SubCTRNN(INPUT, HIDDEN, key=jax.random.key(0))
     assert type(RFLO().init(ctrnn, ctrnn.init_hidden(), jnp.zeros(INPUT))) is RFLOState
-    assert type(LocalMSE().init(ctrnn, ctrnn.init_hidden(), jnp.zeros(INPUT))) is RFLOState
+    assert type(LocalMSE().init(ctrnn, ctrnn.init_hidden(), jnp.zeros(INPUT))) is LocalMSEState
 
 
 def test_built_in_kernels_are_registered_per_cell():
     assert find_kernel("rflo", CTRNN) is not None and find_kernel("rflo", LRU) is None
-    assert find_kernel("local-mse", CTRNN).state_type is RFLOState
+    assert find_kernel("local-mse", CTRNN).state_type is LocalMSEState
     assert find_kernel("local-mse", LRU).state_type is LRURTRLState
     assert find_kernel("rtrl", LRU).state_type is LRURTRLState
-    assert find_kernel("rtrl", CTRNN) is None  # RTRL on a CTRNN is the dense form
+    assert find_kernel("rtrl", CTRNN).state_type is CTRNNRTRLState
 
 
 # --- no kernel: the generic form or the clear error ------------------------------------------

@@ -1,8 +1,10 @@
 """The built-in structured kernels, one module per cell; importing this package registers them.
 
-- `_ctrnn`: `CTRNN` — RFLO's leaky per-neuron traces (``"rflo"``), the same traces without
-  the leak (``"local-mse"``) and carried by the diagonal of the full recurrent Jacobian
-  (``"snap1"``), O(N·(I+N)) per step; state `RFLOState`.
+- `_ctrnn`: `CTRNN` — RFLO's leaky per-neuron traces (``"rflo"``) and the same traces
+  carried by the diagonal of the full recurrent Jacobian (``"snap1"``), O(N·(I+N)) per step,
+  state `RFLOState`; the immediate Jacobian in factored form (``"local-mse"``, state
+  `LocalMSEState`); exact RTRL with closed-form Jacobians (``"rtrl"``, one GEMM of
+  ``2·P·N²`` flops per step, state `CTRNNRTRLState`).
 - `_lru`: `LRU` — exact RTRL on the diagonal recurrence (``"rtrl"``, and ``"snap1"``, which
   is the same on a diagonal recurrence) and its SnAp-0 form (``"local-mse"``), O(N·I) per
   step; state `LRURTRLState`.

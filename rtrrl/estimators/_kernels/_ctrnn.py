@@ -92,8 +92,86 @@ def _traces_kernel(*, leak: bool) -> Kernel:
 
 
 register_kernel("rflo", CTRNN, _traces_kernel(leak=True))
-# SnAp-0 on a CTRNN is RFLO with the leak dropped: the immediate Jacobian is row-local.
-register_kernel("local-mse", CTRNN, _traces_kernel(leak=False))
+
+
+class LocalMSEState(eqx.Module):
+    r"""The immediate Jacobian of a CTRNN step in factored form (SnAp-0 / `LocalMSE`).
+
+    ``∂h_{t,k}/∂W_ij = δ_ki g_i ξ_j`` (times the mask ``m_ij``) with the gain
+    ``g = r ⊙ (1 - a²)``: row ``i`` of the trace is ``g_i ξᵀ``, a rank-one matrix, so it is
+    kept as its two factors instead of the dense ``(N, I+N+1)`` `RFLOState`:
+
+    - ``gain``: ``g``, ``(N,)``;
+    - ``xi``: ``ξ_t = [x_t, h_{t-1}, 1]``, ``(I+N+1,)``;
+    - ``tau[i] = ∂h_{t,i}/∂raw_tau_i``, ``(N,)``.
+
+    The state is O(N + I) instead of O(N·(I+N)); the dense trace ``m ⊙ g ξᵀ`` is formed only
+    inside the gradient, where XLA fuses it into its consumers.
+    """
+
+    gain: Float[Array, " hidden"]
+    xi: Float[Array, " columns"]
+    tau: Float[Array, " hidden"]
+
+
+def ctrnn_local_mse_init(cell: CTRNN, hidden: Float[Array, " hidden"], x: Input) -> LocalMSEState:
+    """Zero factors: ``(N,)``, ``(I+N+1,)`` and ``(N,)``."""
+    return LocalMSEState(
+        jnp.zeros_like(cell.raw_tau),
+        jnp.zeros((cell.weight.shape[1],), cell.weight.dtype),
+        jnp.zeros_like(cell.raw_tau),
+    )
+
+
+def ctrnn_local_mse_step(
+    cell: CTRNN, hidden: Float[Array, " hidden"], x: Input, state: LocalMSEState
+) -> tuple[Float[Array, " hidden"], LocalMSEState]:
+    r"""``g = r ⊙ (1 - a²)``, ``ξ_t`` and ``Ĵ^τ_t = (a - h_{t-1}) ⊙ ∂r/∂raw_tau`` (the immediate
+    terms of `ctrnn_traces_step`, without the leak). O(N + I) beyond the cell's own step."""
+    del state  # SnAp-0 keeps nothing from the previous step
+    xi, activation, rate = cell.forward_terms(hidden, x)
+    next_hidden = hidden + rate * (activation - hidden)
+    gain = rate * (1.0 - activation**2)
+    immediate_tau = (activation - hidden) * (-rate / cell.tau * jax.nn.sigmoid(cell.raw_tau))
+    return next_hidden, LocalMSEState(gain, xi, immediate_tau)
+
+
+def ctrnn_local_mse_gradient(cell: CTRNN, state: LocalMSEState, cotangent: Features) -> Grads:
+    """``∇W = m ⊙ ((c ⊙ g) ξᵀ)``, ``∇raw_tau = c ⊙ Ĵ^τ``: one outer product, O(N·(I+N))."""
+    grad_w = (cotangent * state.gain)[:, None] * state.xi[None, :]
+    if cell.mask is not None:
+        grad_w = jnp.where(cell.mask, grad_w, 0.0)
+    return grads_like(cell, lambda p: (p.weight, p.raw_tau), (grad_w, cotangent * state.tau))
+
+
+def ctrnn_local_mse_gradient_norm_squared(
+    cell: CTRNN, state: LocalMSEState, cotangent: Features
+) -> Scalar:
+    """``Σ_i (c_i g_i)² Σ_j m_ij ξ_j² + Σ_i (c_i Ĵ^τ_i)²``: O(N + I) without a mask, one
+    ``(N, I+N+1)`` matrix-vector product with one."""
+    xi_sq = state.xi**2
+    if cell.mask is None:
+        row_norms = jnp.broadcast_to(jnp.sum(xi_sq), state.gain.shape)
+    else:
+        row_norms = cell.mask.astype(xi_sq.dtype) @ xi_sq
+    return jnp.sum((cotangent * state.gain) ** 2 * row_norms) + jnp.sum(
+        (cotangent * state.tau) ** 2
+    )
+
+
+# SnAp-0 on a CTRNN is RFLO with the leak dropped: the immediate Jacobian is row-local, and
+# each row is rank one, so it is kept factored (`LocalMSEState`).
+register_kernel(
+    "local-mse",
+    CTRNN,
+    Kernel(
+        LocalMSEState,
+        ctrnn_local_mse_init,
+        ctrnn_local_mse_step,
+        ctrnn_local_mse_gradient,
+        ctrnn_local_mse_gradient_norm_squared,
+    ),
+)
 
 
 def ctrnn_snap1_step(
@@ -141,4 +219,77 @@ register_kernel(
         ctrnn_traces_gradient,
         ctrnn_traces_gradient_norm_squared,
     ),
+)
+
+
+class CTRNNRTRLState(eqx.Module):
+    r"""Exact RTRL influence of a CTRNN, stored parameter-major (batch-friendly layout).
+
+    - ``weight[i, j, k] = ∂h_{t,k}/∂W_ij``, ``(N, I+N+1, N)``;
+    - ``tau[i, k] = ∂h_{t,k}/∂raw_tau_i``, ``(N, N)``.
+
+    This is the dense ``M_tᵀ`` of `RTRLState` (``P = N (I+N+1) + N`` rows, in the order of
+    the cell's leaves), kept as two arrays whose last axis is the neuron ``k``: the carry
+    ``M_{t-1}ᵀ W̃_recᵀ`` is then one ``(P, N) @ (N, N)`` GEMM, and under `jax.vmap` the
+    environments stack along the GEMM's leading dimension, ``(B·P, N) @ (N, N)``, with no
+    transpose.
+    """
+
+    weight: Float[Array, "hidden columns hidden"]
+    tau: Float[Array, "hidden hidden"]
+
+
+def ctrnn_rtrl_init(cell: CTRNN, hidden: Float[Array, " hidden"], x: Input) -> CTRNNRTRLState:
+    """``M_0 = 0``: ``(N, I+N+1, N)`` and ``(N, N)``."""
+    n, columns = cell.weight.shape
+    dtype = cell.weight.dtype
+    return CTRNNRTRLState(jnp.zeros((n, columns, n), dtype), jnp.zeros((n, n), dtype))
+
+
+def ctrnn_rtrl_step(
+    cell: CTRNN, hidden: Float[Array, " hidden"], x: Input, state: CTRNNRTRLState
+) -> tuple[Float[Array, " hidden"], CTRNNRTRLState]:
+    r"""``M_t = J_t M_{t-1} + F_t`` with the CTRNN's structured Jacobians (Williams & Zipser 1989).
+
+    With ``g = r ⊙ (1 - a²)`` the recurrent Jacobian is ``J = diag(1 - r) + diag(g) W̃_rec``,
+    and ``∂f_k/∂W_ij = δ_ki g_i ξ_j m_ij``, ``∂f_k/∂raw_tau_i = δ_ki Ĵ^τ_i`` (the immediate
+    terms of `ctrnn_traces_step`). In the parameter-major layout ``Mᵀ`` (``P × N``):
+
+        Mᵀ_t = (Mᵀ_{t-1} W̃_recᵀ) diag(g) + Mᵀ_{t-1} diag(1 - r) + Fᵀ_t,
+
+    where ``Fᵀ_t`` has one nonzero per row: ``Fᵀ[(i, j), i] = m_ij g_i ξ_j``,
+    ``Fᵀ[τ_i, i] = Ĵ^τ_i``. Cost per step: the GEMM, ``2·P·N²`` flops
+    (``P = N (I+N+1) + N``), plus about ``4·P·N`` elementwise flops; no Jacobian is formed
+    by automatic differentiation.
+    """
+    xi, activation, rate = cell.forward_terms(hidden, x)
+    next_hidden = hidden + rate * (activation - hidden)
+    gain = rate * (1.0 - activation**2)
+    n = cell.hidden_size
+    # W̃_recᵀ: the carry reads h_{t-1} through the masked recurrent block.
+    recurrent_t = cell.masked_weight[:, cell.input_size : cell.input_size + n].T
+    decay = 1.0 - rate
+    eye = jnp.eye(n, dtype=gain.dtype)
+    immediate_w = gain[:, None] * xi[None, :]
+    if cell.mask is not None:
+        immediate_w = jnp.where(cell.mask, immediate_w, 0.0)
+    immediate_tau = (activation - hidden) * (-rate / cell.tau * jax.nn.sigmoid(cell.raw_tau))
+    jacobian_t = recurrent_t * gain + eye * decay  # Jᵀ, (N, N)
+    # Fᵀ has one nonzero per row, at k = i: added in place on the GEMM's output (N·(I+N+2)
+    # elements touched) rather than as a dense (P, N) addition, a whole extra pass over M.
+    rows = jnp.arange(n)
+    weight = (state.weight @ jacobian_t).at[rows, :, rows].add(immediate_w)
+    tau = (state.tau @ jacobian_t).at[rows, rows].add(immediate_tau)
+    return next_hidden, CTRNNRTRLState(weight, tau)
+
+
+def ctrnn_rtrl_gradient(cell: CTRNN, state: CTRNNRTRLState, cotangent: Features) -> Grads:
+    """``∇θ = M_tᵀ c`` (``y = h``): two matrix-vector products, ``2·P·N`` flops."""
+    return grads_like(
+        cell, lambda p: (p.weight, p.raw_tau), (state.weight @ cotangent, state.tau @ cotangent)
+    )
+
+
+register_kernel(
+    "rtrl", CTRNN, Kernel(CTRNNRTRLState, ctrnn_rtrl_init, ctrnn_rtrl_step, ctrnn_rtrl_gradient)
 )
