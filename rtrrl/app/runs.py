@@ -174,10 +174,20 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in data.items() if k in fields})
 
 
-def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> TrainResult:
+def run_training(
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    log=print,
+    stop_check: Callable[[], None] | None = None,
+) -> TrainResult:
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
     The folder is locked for the run (`run_folder_lock`): a second process on it is refused.
+    `stop_check` is called before the folder is touched, then as `rtrrl.training.train`
+    says (before and after compiling, between chunks); a `KeyboardInterrupt` it raises stops
+    the run as Ctrl-C does: a checkpoint of the last completed chunk (or of the starting
+    point, before the first) once the folder is in use, nothing written before.
 
     Raises:
         FileExistsError: the output folder already holds a run and this is not a resume.
@@ -193,9 +203,15 @@ def run_training(config: TrainConfig, *, progress: bool = True, log=print) -> Tr
     algorithm = build_algorithm(config, env)
     if resuming and not out.is_dir():
         raise FileNotFoundError(f"No run folder at {out}: nothing to resume.")
+    stop_check = stop_check or (lambda: None)
+    try:
+        stop_check()
+    except KeyboardInterrupt:
+        log("\nInterrupted before training started: nothing was written.")
+        raise
     with run_folder_lock(out):
         return _run_in_locked_folder(
-            config, out, resuming, env, algorithm, cpu_threads, progress, log
+            config, out, resuming, env, algorithm, cpu_threads, progress, log, stop_check
         )
 
 
@@ -268,6 +284,7 @@ def _run_in_locked_folder(
     cpu_threads: str,
     progress: bool,
     log: Callable[[str], None],
+    stop_check: Callable[[], None],
 ) -> TrainResult:
     """`run_training` once `out` is locked: the checks of the folder, then the run
     (`env` and `algorithm` as built from `config`, `cpu_threads` as configured)."""
@@ -317,6 +334,7 @@ def _run_in_locked_folder(
             resume=resume,
             on_chunk=on_chunk,
             on_interrupt=on_interrupt,
+            stop_check=stop_check,
         )
     except NonFiniteError as error:
         kept = (

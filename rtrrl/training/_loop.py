@@ -45,6 +45,7 @@ def train(
     resume: tuple[PyTree[Any], TrainProgress] | None = None,
     on_chunk: Callable[[PyTree[Any], TrainProgress], None] | None = None,
     on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
+    stop_check: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
 
@@ -66,6 +67,11 @@ def train(
             (checkpoints, metrics files).
         on_interrupt: called with the last completed chunk's states on Ctrl-C, before the
             `KeyboardInterrupt` propagates.
+        stop_check: called where nothing is in flight: before and after compiling, and
+            before every further chunk (after ``on_chunk``); a `KeyboardInterrupt` it raises
+            stops the run as Ctrl-C does. ``rtrrl train`` passes one that raises the signals
+            it has received: a `KeyboardInterrupt` raised by Python's own Ctrl-C handler
+            while XLA compiles or runs can crash the process.
 
     Returns:
         A `TrainResult`.
@@ -88,8 +94,10 @@ def train(
     # replaced by a single assignment, so a Ctrl-C arriving anywhere (even inside the
     # recording of a chunk) saves a consistent pair: the states and the rows of one chunk.
     committed = (states, book)
+    check = stop_check or (lambda: None)
     bar = None
     try:
+        check()
         start = time.perf_counter()
         wall_before = book.wall_seconds
         compiled = chunk_fn.lower(
@@ -98,6 +106,7 @@ def train(
         book.compile_seconds += time.perf_counter() - start
         bar = Progress(plan, book, enabled=progress)
         while book.chunk < plan.num_chunks and any(book.active):
+            check()  # after the compilation, then after each chunk that another follows
             tic = time.perf_counter()
             new_states, totals, eval_return, extra = compiled(
                 states, run_keys, jnp.asarray(book.chunk, jnp.int32), jnp.asarray(book.active)
