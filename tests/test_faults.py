@@ -46,8 +46,8 @@ pytestmark = [
     pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals"),
 ]
 
-CHUNKS = 30
-STEPS = CHUNKS * EVAL_EVERY  # a second or two of training: long enough to be hit
+CHUNKS = 40
+STEPS = CHUNKS * EVAL_EVERY  # about half a second of training on an idle machine
 # A checkpoint after every evaluation, no early stopping: a fault can hit between any two.
 FLAGS = [*TINY_FLAGS, "--patience", "None", "--checkpoint-every", "1", "--steps", str(STEPS)]
 
@@ -188,7 +188,8 @@ def test_kill_9_at_random_moments_leaves_whole_files_and_a_resumable_run(
     moments = [("config.json", 0.0, None)]  # no cache: it compiles for seconds
     # From the first checkpoint on: a kill then hits between, or in the middle of, the
     # writes of later evaluations, and the folder always has a checkpoint to resume.
-    moments += [("checkpoint.rtrrl", rng.uniform(0.0, 0.5), "copy") for _ in range(2)]
+    # Within 0.1 s: the run must still be going (a signal during its last chunk lets it end).
+    moments += [("checkpoint.rtrrl", rng.uniform(0.0, 0.1), "copy") for _ in range(2)]
     trials, runs = [], []
     for i, (first_file, delay, cache) in enumerate(moments):
         run = tmp_path / f"killed-{i}"
@@ -219,7 +220,7 @@ def test_ctrl_c_at_several_moments_exits_130_without_a_crash(
         "compiling, twice": ("config.json", 0.0, None, [signal.SIGINT, signal.SIGINT]),
         "training": (
             "checkpoint.rtrrl",
-            random.Random(130).uniform(0.0, 0.5),
+            random.Random(130).uniform(0.0, 0.1),
             "copy",
             [signal.SIGINT],
         ),
