@@ -7,6 +7,8 @@ coincide and the persistent compilation cache (switched on per test module by
 
 import contextlib
 import csv
+import os
+import time
 from pathlib import Path
 
 import equinox as eqx
@@ -15,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental.compilation_cache import compilation_cache
 
+import rtrrl
 from rtrrl.app.checkpoint import load_checkpoint
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.envs import AbstractEpisodicEnvironment, Discrete
@@ -57,6 +60,55 @@ def persistent_compilation_cache(path: Path):
         for name, value in old.items():
             jax.config.update(name, value)
         compilation_cache.reset_cache()
+
+
+def subprocess_env(cache_dir: Path | None) -> dict[str, str]:
+    """The environment of an ``rtrrl`` subprocess whose results are compared bit for bit with
+    this test process: float64 with strict promotion (as `conftest.py` sets here), CPU, the
+    package under test first on the path, and a persistent compilation cache in `cache_dir`
+    (none if None).
+
+    JAX writes cache entries in place, so a process that may be killed must get a folder of
+    its own: a truncated entry crashes whoever reads it next.
+    """
+    source = str(Path(rtrrl.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "JAX_ENABLE_X64": "1",
+        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE"):
+        env.pop(name, None)
+    if cache_dir is None:
+        env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    else:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir)
+        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    return env
+
+
+# ``python -c CLI_WITH_STOP_SIGNALS train ...`` is ``rtrrl train ...`` with Ctrl-C, SIGTERM and
+# SIGHUP turned on. A process started in the background by a non-interactive shell (CI,
+# `nohup`, `cmd &`) ignores SIGINT (and under `nohup` SIGHUP), its children inherit that, and
+# rtrrl then leaves them ignored: the test would send a signal nobody receives.
+CLI_WITH_STOP_SIGNALS = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.signal(signal.SIGHUP, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+    "runpy.run_module('rtrrl.app.cli', run_name='__main__')"
+)
+
+
+def wait_for(path: Path, process, timeout: float) -> bool:
+    """Wait until `path` exists; False if `process` ended first or `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 class RewardTurnsNaN(AbstractEpisodicEnvironment):

@@ -29,6 +29,10 @@ def write_bytes_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
                 os.fsync(f.fileno())
         os.chmod(tmp, file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+            # A full disk fails in the write of the temporary file, with no file name in the
+            # message: name the file that could not be written.
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise

@@ -21,6 +21,8 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ CHECKPOINT_NAME = "checkpoint.rtrrl"
 _MAGIC = b"RTRRL-CHECKPOINT\n"
 _FORMAT = 2
 _READABLE_FORMATS = (1, 2)
+_HEADER_KEYS = {"format", "config", "progress", "sha256"}
 
 
 class CheckpointError(ValueError):
@@ -103,13 +106,7 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
-    if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}: was the run started with --out there?")
-    if not path.is_file():
-        # A FIFO would block forever, a device (a link to /dev/zero) would be read until
-        # memory runs out: only what `save_checkpoint` writes, a regular file, is read.
-        raise CheckpointError(f"{path} is not a regular file, so not an rtrrl checkpoint.")
-    data = path.read_bytes()
+    data = _read_regular_file(path)
     if not data.startswith(_MAGIC):
         raise CheckpointError(f"{path} is not an rtrrl checkpoint (bad magic line).")
     if len(data) < len(_MAGIC) + 8:
@@ -122,8 +119,15 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(
             f"{path} is corrupt: its header is not valid JSON ({error})."
         ) from None
+    except RecursionError:  # JSON nested thousands deep: not something `save_checkpoint` wrote
+        raise CheckpointError(f"{path} is corrupt: its header is nested too deeply.") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is corrupt: its header is not a JSON object.")
+    if set(header) != _HEADER_KEYS:
+        raise CheckpointError(
+            f"{path} is not a checkpoint that rtrrl wrote: its header has the entries "
+            f"{sorted(header)}, not {sorted(_HEADER_KEYS)}."
+        )
     payload = data[start + length :]
     if header.get("format") not in _READABLE_FORMATS:
         raise CheckpointError(
@@ -135,7 +139,38 @@ def read_checkpoint_header(path: str | Path) -> tuple[dict[str, Any], bytes]:
             f"{path} is corrupt: its data does not match the checksum in its header (was the "
             "file truncated or modified?)."
         )
+    progress = header["progress"]
+    fields = {field.name for field in dataclasses.fields(TrainProgress)}
+    if not isinstance(header["config"], dict) or not (
+        isinstance(progress, dict) and set(progress) <= fields
+    ):
+        # A valid checksum over a hand-made header: refused here, not as a TypeError later.
+        raise CheckpointError(
+            f"{path} is not a checkpoint that rtrrl wrote: its config or progress entry is "
+            "not what rtrrl saves."
+        )
     return header, payload
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of `path`, which must be a regular file.
+
+    A FIFO would block forever and a device (a link to /dev/zero) would be read until memory
+    runs out: only what `save_checkpoint` writes, a regular file, is read. The file is opened
+    without blocking (a FIFO's open would wait for a writer) and checked once open, so that
+    it cannot be swapped for something else in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"No checkpoint at {path}: was the run started with --out there?"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path} is not a regular file, so not an rtrrl checkpoint.")
+    with os.fdopen(fd, "rb") as file:
+        return file.read()
 
 
 def load_checkpoint(

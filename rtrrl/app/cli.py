@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import numpy as np
 import tyro
 
+from ._signals import StopRequests, Terminated
 from .config import TrainConfig, load_config_file
 
 
@@ -124,28 +125,22 @@ def _train_defaults(argv: list[str]) -> _ParsedTrainConfig:
     return _ParsedTrainConfig()
 
 
-def _train(config: TrainConfig) -> int:
+def _train(config: TrainConfig, stops: StopRequests) -> int:
     from ..training import NonFiniteError
-    from ._signals import Terminated, stop_signals_interrupt
-    from .checkpoint import CHECKPOINT_NAME, CheckpointError
     from .runs import PLOT_NAME, SUMMARY_NAME, run_training
 
     if config.resume is None:
         config = dataclasses.replace(config, out=config.out_dir())  # fix the folder name once
     try:
-        with stop_signals_interrupt():
-            result = run_training(config)
-    except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
+        result = run_training(config, stop_check=stops.check)
+    except (ValueError, TypeError, NonFiniteError, OSError) as error:
         # Bad values, unknown ids, corrupt checkpoints, occupied folders: the message names
         # the culprit (status 2). A run that diverged is status 1.
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, NonFiniteError) else 2
     except KeyboardInterrupt as interrupt:
-        # Ctrl-C, SIGTERM or SIGHUP. Once training has started, `run_training` saves a
-        # checkpoint and says so.
-        out = config.resume if config.resume is not None else config.out_dir()
-        if not (out / CHECKPOINT_NAME).exists():
-            print("\nInterrupted before training started: nothing was saved.", file=sys.stderr)
+        # Ctrl-C, SIGTERM or SIGHUP, raised by `stops.check`; `run_training` has saved a
+        # checkpoint (once training started) and said what it did.
         return interrupt.exit_code if isinstance(interrupt, Terminated) else 130
     import jax
 
@@ -229,7 +224,6 @@ def _per_seed(values) -> str:
 
 def _sweep(command: SweepCommand) -> int:
     from ..training import NonFiniteError
-    from ._signals import Terminated, stop_signals_interrupt
     from .checkpoint import CheckpointError
     from .sweep import FIGURE_NAME, MARKDOWN_NAME, run_sweep
 
@@ -243,8 +237,11 @@ def _sweep(command: SweepCommand) -> int:
         print("error: --out cannot be combined with --resume: drop --out.", file=sys.stderr)
         return 2
     try:
-        with stop_signals_interrupt():
-            outcome = run_sweep(command.config, out=command.out, resume=command.resume)
+        # Ctrl-C, SIGTERM and SIGHUP are acted on where nothing is in flight (as for train).
+        with StopRequests() as stops:
+            outcome = run_sweep(
+                command.config, out=command.out, resume=command.resume, stop_check=stops.check
+            )
     except (ValueError, TypeError, NonFiniteError, CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, NonFiniteError) else 2
@@ -294,7 +291,15 @@ def _print_help() -> int:
 
 def _train_command(args: list[str]) -> int:
     """``rtrrl train ARGS``: defaults from ``--resume``'s folder or ``--config``, flags on
-    top, every value checked (one ``error:`` line and status 2), then the run."""
+    top, every value checked (one ``error:`` line and status 2), then the run.
+
+    From the start, Ctrl-C, SIGTERM and SIGHUP are recorded and acted on where the run can
+    stop cleanly (`StopRequests`), never in the middle of JAX's work."""
+    with StopRequests() as stops:
+        return _checked_train(args, stops)
+
+
+def _checked_train(args: list[str], stops: StopRequests) -> int:
     try:
         _refuse_flags_ignored_by_resume(args)
         defaults = _train_defaults(args)
@@ -309,7 +314,7 @@ def _train_command(args: list[str]) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return _train(config)
+    return _train(config, stops)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return _sweep(command)
     if isinstance(command, EnvsCommand):
         return _envs(command)
-    return _train(command)
+    raise AssertionError(f"unhandled command {command!r}")  # `train` is parsed above
 
 
 if __name__ == "__main__":

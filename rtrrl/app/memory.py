@@ -103,10 +103,13 @@ def check_memory(
         return
     largest = max(parts, key=parts.__getitem__)
     detail = ", ".join(f"{name} {_gib(size)}" for name, size in parts.items() if size)
+    flags = _FLAGS[largest]
+    if config.env_option and largest in ("training state", "evaluation"):
+        # Environment options (``num_bits=10**9``) size observations and states too.
+        flags += f", or the environment's options (--env-option {' '.join(config.env_option)})"
     raise ValueError(
         f"This run needs at least {_gib(total)} of memory ({detail}), but only "
-        f"{_gib(available)} is available. The largest part is the {largest}: lower "
-        f"{_FLAGS[largest]}."
+        f"{_gib(available)} is available. The largest part is the {largest}: lower {flags}."
     )
 
 

@@ -177,7 +177,11 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 
 
 def run_training(
-    config: TrainConfig, *, progress: bool = True, log: Callable[[str], None] = print
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    stop_check: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train as `config` says, writing the run folder; resumes if ``config.resume`` is set.
 
@@ -185,6 +189,10 @@ def run_training(
     With ``config.distributed`` the process first joins its multi-process run; only process 0
     locks and writes the folder (the others read a resumed checkpoint from it, so it must be
     on a file system they share, and take part in every gather of the states).
+    `stop_check` is called before the folder is touched, then as `rtrrl.training.train`
+    says (before and after compiling, between chunks); a `KeyboardInterrupt` it raises stops
+    the run as Ctrl-C does: a checkpoint of the last completed chunk (or of the starting
+    point, before the first) once the folder is in use, nothing written before.
 
     Raises:
         FileExistsError: the output folder already holds a run and this is not a resume.
@@ -202,13 +210,28 @@ def run_training(
     algorithm = build_algorithm(config, env)
     if resuming and not out.is_dir():
         raise FileNotFoundError(f"No run folder at {out}: nothing to resume.")
+    stop_check = stop_check or (lambda: None)
+    try:
+        stop_check()
+    except KeyboardInterrupt:
+        log("\nInterrupted before training started: nothing was written.")
+        raise
     if jax.process_index() != 0:  # process 0 writes; the others compute along, silently
         return _run_in_locked_folder(
-            config, out, resuming, env, algorithm, cpu_threads, False, _quiet, writer=False
+            config,
+            out,
+            resuming,
+            env,
+            algorithm,
+            cpu_threads,
+            False,
+            _quiet,
+            stop_check,
+            writer=False,
         )
     with run_folder_lock(out):
         return _run_in_locked_folder(
-            config, out, resuming, env, algorithm, cpu_threads, progress, log
+            config, out, resuming, env, algorithm, cpu_threads, progress, log, stop_check
         )
 
 
@@ -285,6 +308,7 @@ def _run_in_locked_folder(
     cpu_threads: str,
     progress: bool,
     log: Callable[[str], None],
+    stop_check: Callable[[], None],
     *,
     writer: bool = True,
 ) -> TrainResult:
@@ -345,6 +369,7 @@ def _run_in_locked_folder(
             resume=resume,
             on_chunk=on_chunk,
             on_interrupt=on_interrupt,
+            stop_check=stop_check,
         )
     except NonFiniteError as error:
         kept = (

@@ -79,6 +79,7 @@ def run_sweep(
     resume: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    stop_check: Callable[[], None] | None = None,
 ) -> SweepOutcome:
     """Run a sweep into a sweep folder (see the module docstring); resumes an unfinished one.
 
@@ -88,6 +89,8 @@ def run_sweep(
         out: the sweep folder (default: the spec's ``out``, else ``runs/sweep-<time>``). A
             folder holding this same sweep is resumed; one holding another is refused.
         resume: continue the sweep saved in this folder (its ``sweep.json`` gives the spec).
+        stop_check: as for `rtrrl.training.train` (``rtrrl sweep`` passes one that raises the
+            Ctrl-C, SIGTERM or SIGHUP it has received, where nothing is in flight).
     """
     if resume is not None:
         folder = Path(resume)
@@ -106,7 +109,7 @@ def run_sweep(
         folder = Path(out) if out is not None else Path(default)
     folder.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(folder):
-        return _run_locked(spec, folder, progress, log)
+        return _run_locked(spec, folder, progress, log, stop_check)
 
 
 def _folder_name(k: int, values: dict[str, Any]) -> str:
@@ -133,7 +136,9 @@ def _record(spec: SweepSpec, folders: list[str], groups: list[list[int]]) -> dic
     }
 
 
-def _run_locked(spec: SweepSpec, folder: Path, progress: bool, log) -> SweepOutcome:
+def _run_locked(
+    spec: SweepSpec, folder: Path, progress: bool, log, stop_check: Callable[[], None] | None
+) -> SweepOutcome:
     folders = [f"runs/{_folder_name(k, c)}" for k, c in enumerate(spec.configurations)]
     groups = _groups(spec)
     record = _record(spec, folders, groups)
@@ -161,7 +166,9 @@ def _run_locked(spec: SweepSpec, folder: Path, progress: bool, log) -> SweepOutc
             f"group {g + 1}/{len(groups)}: {len(members)} configuration(s) × {base.seeds} "
             "seed(s), one compiled program"
         )
-        swept = _run_group(spec, folder, g, members, folders, cpu_threads, progress, log)
+        swept = _run_group(
+            spec, folder, g, members, folders, cpu_threads, progress, log, stop_check
+        )
         compilations.append(swept.num_compilations)
         for k, result in zip(members, swept.results, strict=True):
             results[k] = result
@@ -194,6 +201,7 @@ def _run_group(
     cpu_threads: str,
     progress: bool,
     log,
+    stop_check: Callable[[], None] | None,
 ) -> SweptResult:
     """Train group `g` (configurations `members`) as one program, writing their run folders
     and the group's checkpoint; resumes from that checkpoint when there is one."""
@@ -248,6 +256,7 @@ def _run_group(
         resume=resume,
         on_chunk=on_chunk,
         on_interrupt=on_interrupt,
+        stop_check=stop_check,
     )
     save(swept.runs.final_state, swept.runs.progress)
     for config, result in zip(configs, swept.results, strict=True):

@@ -66,6 +66,7 @@ class GymnaxEnvironment(AbstractEpisodicEnvironment):
             _check_options(
                 env_id, params_options, {f.name: getattr(default_params, f.name) for f in fields}
             )
+            _check_payoff_within_episode(env_id, params_options, default_params)
             self.gymnax_env, _ = gymnax.make(env_id, **constructor_options)
             params = self._params()
             obs_space = self.gymnax_env.observation_space(params)
@@ -247,20 +248,56 @@ def _check_options(env_id: str, options: dict[str, Any], defaults: dict[str, Any
 
     gymnax checks nothing: ``memory_length=-3`` or ``2.5`` trains on a broken task, and a
     string fails deep inside tracing. An integer whose default is >= 1 (a length, a size, a
-    number of arms or bits) must be >= 1; other values only need the default's type.
+    number of arms or bits) must be >= 1; other values only need the default's type. Every
+    integer must fit the 32 bits gymnax stores it in (``max_steps_in_episode=10**12`` was an
+    OverflowError while tracing).
     """
     for name, value in options.items():
         default = defaults.get(name)
         if type(default) not in (bool, int, float, str):
             continue  # an array or a value gymnax leaves open: nothing to compare with
         ok, allowed = expected_type(type(default))
-        if type(default) is int and default >= 1:
-            ok, allowed = (lambda v, is_int=ok: is_int(v) and v >= 1), "an integer >= 1"
+        if type(default) is int:
+            # gymnax keeps integers in 32-bit arrays: a larger one overflows when traced.
+            low = 1 if default >= 1 else -_INT32_MAX - 1
+            ok = lambda v, is_int=ok, low=low: is_int(v) and low <= v <= _INT32_MAX  # noqa: E731
+            allowed = (
+                f"an integer >= 1 and <= {_INT32_MAX}"
+                if low == 1
+                else f"an integer in [{low}, {_INT32_MAX}]"
+            ) + " (gymnax keeps it in a 32-bit integer)"
         if not ok(value):
             raise ValueError(
                 f"{env_id}: option {name} must be {allowed} (gymnax's default is {default!r}), "
                 f"got {value!r}."
             )
+
+
+_INT32_MAX = 2**31 - 1
+
+# Options that set the step of an episode's only payoff: (option, steps after it). An episode
+# cut off by ``max_steps_in_episode`` before that step teaches nothing.
+_PAYOFF_STEP = {
+    "MemoryChain-bsuite": ("memory_length", 1),  # the query is answered at step length + 1
+    "UmbrellaChain-bsuite": ("chain_length", 0),  # paid at step chain_length
+}
+
+
+def _check_payoff_within_episode(env_id: str, options: dict[str, Any], defaults: Any) -> None:
+    """Refuse a chain longer than the episodes (``memory_length=10**9`` with the default
+    1000 steps per episode): no episode would ever reach its reward."""
+    if env_id not in _PAYOFF_STEP:
+        return
+    name, after = _PAYOFF_STEP[env_id]
+    length = options.get(name, getattr(defaults, name))
+    limit = options.get("max_steps_in_episode", defaults.max_steps_in_episode)
+    if length + after > limit:
+        raise ValueError(
+            f"{env_id}: option {name}={length} puts the episode's reward at step "
+            f"{length + after}, after the episode ends (max_steps_in_episode={limit}), so no "
+            f"episode could ever be rewarded. Lower {name}, or raise max_steps_in_episode "
+            "with --env-option as well."
+        )
 
 
 def _make_gymnax(env_id: str, options: dict[str, Any]) -> AbstractEnvironment:

@@ -49,6 +49,7 @@ def train(
     on_interrupt: Callable[[PyTree[Any], TrainProgress], None] | None = None,
     run_seeds: Sequence[int] | None = None,
     stop_non_finite: bool = False,
+    stop_check: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train `algorithm` on `env` for ``config.total_steps`` environment steps per seed.
 
@@ -80,6 +81,11 @@ def train(
             produced a NaN or infinity, keeping its state and rows of the chunk before (it
             reads as stopped early); the other runs go on. Sweeps use it, where a step size
             too large for one configuration must not end the others.
+        stop_check: called where nothing is in flight: before and after compiling, and
+            before every further chunk (after ``on_chunk``); a `KeyboardInterrupt` it raises
+            stops the run as Ctrl-C does. ``rtrrl train`` passes one that raises the signals
+            it has received: a `KeyboardInterrupt` raised by Python's own Ctrl-C handler
+            while XLA compiles or runs can crash the process.
 
     Returns:
         A `TrainResult`.
@@ -106,8 +112,10 @@ def train(
     # replaced by a single assignment, so a Ctrl-C arriving anywhere (even inside the
     # recording of a chunk) saves a consistent pair: the states and the rows of one chunk.
     committed = (states, book)
+    check = stop_check or (lambda: None)
     bar = None
     try:
+        check()
         start = time.perf_counter()
         wall_before = book.wall_seconds
         inputs = _devices.chunk_inputs(book.chunk, book.active, mesh)
@@ -115,6 +123,7 @@ def train(
         book.compile_seconds += time.perf_counter() - start
         bar = Progress(plan, book, enabled=progress and jax.process_index() == 0)
         while book.chunk < plan.num_chunks and any(book.active):
+            check()  # after the compilation, then after each chunk that another follows
             tic = time.perf_counter()
             new_states, *metrics = compiled(
                 states, run_keys, *_devices.chunk_inputs(book.chunk, book.active, mesh)

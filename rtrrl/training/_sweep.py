@@ -182,6 +182,7 @@ def train_swept(
     resume: tuple[SweptState, TrainProgress] | None = None,
     on_chunk: Callable[[SweptState, TrainProgress], None] | None = None,
     on_interrupt: Callable[[SweptState, TrainProgress], None] | None = None,
+    stop_check: Callable[[], None] | None = None,
 ) -> SweptResult:
     """Train `algorithm` under each of `configurations` for `config`'s seeds, as one program.
 
@@ -193,7 +194,7 @@ def train_swept(
         configurations: K mappings of hyperparameter name to float, each naming the same
             float fields of the learner (e.g. ``{"lr_cell": 1e-3, "lambda_cell": 0.9}``).
             Each is checked by building the learner with it.
-        progress, on_chunk, on_interrupt: as for `train`, over all ``K·S`` runs (states are
+        progress, on_chunk, on_interrupt, stop_check: as for `train`, over all ``K·S`` runs (states are
             a `SweptState`; the rows label run ``r`` as seed ``r``). A run whose parameters
             or TD error become NaN or infinite stops there, with the state and rows of its
             last finite chunk, and reads as stopped early; the other runs go on.
@@ -224,6 +225,7 @@ def train_swept(
         resume=resume,
         on_chunk=on_chunk,
         on_interrupt=on_interrupt,
+        stop_check=stop_check,
         run_seeds=run_seeds(config, num),
         stop_non_finite=True,  # a diverging configuration stops; the others go on
     )

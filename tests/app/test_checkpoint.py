@@ -21,6 +21,7 @@ from _training_helpers import (
 
 from rtrrl.app import _files
 from rtrrl.app.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from rtrrl.app.cli import main
 from rtrrl.app.config import build_algorithm, build_env
 from rtrrl.training import TrainProgress, init_states
 
@@ -243,3 +244,76 @@ def test_loading_without_a_template_is_refused(saved):
     folder, config, _ = saved
     with pytest.raises(TypeError, match="`like` must be states shaped like the saved ones"):
         load_checkpoint(folder, None, config.fingerprint())
+
+
+def _hand_made(data: bytes, edit) -> bytes:
+    """`data` with its header replaced by ``edit(header)`` and a checksum that matches it,
+    as someone who read `rtrrl.app.checkpoint` could make: only the contents can refuse it."""
+    length = _header_length(data)
+    header = json.loads(data[HEADER_START : HEADER_START + length])
+    payload = data[HEADER_START + length :]
+    new = edit({k: v for k, v in header.items() if k != "sha256"})
+    covered = json.dumps(new, sort_keys=True, separators=(",", ":")).encode() + payload
+    new["sha256"] = hashlib.sha256(covered).hexdigest()
+    return _with_header(data, lambda _: new)
+
+
+HAND_MADE = {
+    "nested 200k deep": (
+        lambda d: MAGIC + struct.pack("<Q", 200_000) + b"[" * 200_000,
+        "nested too deeply",
+    ),
+    "an entry missing": (
+        lambda d: _hand_made(d, lambda h: {k: v for k, v in h.items() if k != "config"}),
+        "not a checkpoint that rtrrl wrote: its header has the entries",
+    ),
+    "an extra entry": (
+        lambda d: _hand_made(d, lambda h: {**h, "pickle": "cos\nsystem\n"}),
+        "not a checkpoint that rtrrl wrote: its header has the entries",
+    ),
+    "an unknown progress entry": (
+        lambda d: _hand_made(d, lambda h: {**h, "progress": {**h["progress"], "x": 1}}),
+        "its config or progress entry is not what rtrrl saves",
+    ),
+    "config not an object": (
+        lambda d: _hand_made(d, lambda h: {**h, "config": [1]}),
+        "its config or progress entry is not what rtrrl saves",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", HAND_MADE, ids=list(HAND_MADE))
+def test_hand_made_checkpoint_headers_get_one_error_line_naming_the_file(saved, case, capsys):
+    """Headers with a matching checksum but entries missing or extra, and JSON nested 200k
+    deep (a RecursionError, or later a KeyError or TypeError, before): ``rtrrl eval`` prints
+    one ``error:`` line that names the file and exits 2, before anything is compiled."""
+    folder, config, _ = saved
+    (folder / "config.json").write_text(json.dumps(config.to_json()))
+    make, expected = HAND_MADE[case]
+    path = folder / CHECKPOINT_NAME
+    path.write_bytes(make(path.read_bytes()))
+    assert main(["eval", "--run", str(folder)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(path) in errors[0] and expected in errors[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_eval_reads_only_a_regular_file_as_a_checkpoint(saved, kind, capsys):
+    """A FIFO used to block `eval` forever, a link to /dev/zero to eat all memory."""
+    folder, config, _ = saved
+    (folder / "config.json").write_text(json.dumps(config.to_json()))
+    path = folder / CHECKPOINT_NAME
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    assert main(["eval", "--run", str(folder)]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(path) in errors[0], err

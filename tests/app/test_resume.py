@@ -8,11 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from _training_helpers import (
+    CLI_WITH_STOP_SIGNALS,
     EVAL_EVERY,
     NAN_ENV_ID,
     TINY_FLAGS,
@@ -22,6 +22,8 @@ from _training_helpers import (
     load_run_checkpoint,
     persistent_compilation_cache,
     read_rows,
+    subprocess_env,
+    wait_for,
     without_timing,
 )
 
@@ -113,28 +115,6 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(uninterrupted, half, t
         assert _summary(run)[name] > _summary(half)[name], name
 
 
-def _wait_for(path, process, timeout):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            return False
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-# `python -m rtrrl.app.cli` with Ctrl-C turned on. A process started in the background by a
-# non-interactive shell (CI, `nohup`, `cmd &`) ignores SIGINT (and under `nohup` SIGHUP), its
-# children inherit that, and Python then leaves them ignored: the test would send a signal
-# nobody receives.
-_CLI_WITH_CTRL_C = (
-    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-    "signal.signal(signal.SIGHUP, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
-    "runpy.run_module('rtrrl.app.cli', run_name='__main__')"
-)
-
-
 @pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals")
 @pytest.mark.parametrize(
     ("signal_name", "exit_code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)]
@@ -147,17 +127,9 @@ def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(
     of the chunks done; ``--resume`` from it then matches, bit for bit (but for the
     wall-clock ``steps_per_second``), a run that was never interrupted."""
     run = tmp_path / "interrupted"
-    env = {
-        **os.environ,
-        # The subprocess computes in float64 with strict promotion, like this test process, so
-        # the two can be compared bit for bit; it shares the compilation cache.
-        "JAX_ENABLE_X64": "1",
-        "JAX_NUMPY_DTYPE_PROMOTION": "strict",
-        "JAX_PLATFORMS": "cpu",
-        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+    # Float64 like this process, so that the runs compare bit for bit. The module's cache is
+    # safe to share: the subprocess stops where nothing is being written, not killed.
+    env = subprocess_env(cache_dir)
     # No periodic checkpoint: the one found afterwards is the one saved on Ctrl-C. No early
     # stopping either: a fast machine would otherwise finish the run before the signal.
     flags = [*FLAGS, "--patience", "None"]
@@ -165,14 +137,14 @@ def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_uninterrupted_run(
     log = tmp_path / "log.txt"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-c", _CLI_WITH_CTRL_C, "train", *argv],
+            [sys.executable, "-c", CLI_WITH_STOP_SIGNALS, "train", *argv],
             cwd=tmp_path,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
         try:
-            started = _wait_for(run / "metrics.csv", process, timeout=300)
+            started = wait_for(run / "metrics.csv", process, timeout=300)
             assert started, f"no metrics.csv appeared:\n{log.read_text()}"
             assert not (run / "checkpoint.rtrrl").exists()
             process.send_signal(getattr(signal, signal_name))

@@ -12,6 +12,7 @@ from _training_helpers import TINY_FLAGS, persistent_compilation_cache
 
 from rtrrl import envs
 from rtrrl.algorithms import RTRRL
+from rtrrl.app import memory
 from rtrrl.app.checkpoint import CheckpointError, read_checkpoint_header
 from rtrrl.app.cli import main
 from rtrrl.app.config import (
@@ -248,6 +249,48 @@ def test_gymnax_option_of_the_wrong_type_or_range_is_refused(tmp_path, capsys, v
     assert "MemoryChain-bsuite: option memory_length must be an integer >= 1" in err
     assert f"gymnax's default is 5), got {shown}." in err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--env", "MemoryChain-bsuite", "--env-option", "memory_length=1000000000"],
+            "option memory_length=1000000000 puts the episode's reward at step 1000000001, "
+            "after the episode ends (max_steps_in_episode=1000)",
+        ),
+        (
+            ["--env", "UmbrellaChain-bsuite", "--env-option", "chain_length=101"],
+            "option chain_length=101 puts the episode's reward at step 101",
+        ),
+        (
+            ["--env-option", "max_steps_in_episode=1000000000000"],
+            "option max_steps_in_episode must be an integer >= 1 and <= 2147483647",
+        ),
+    ],
+)
+def test_absurd_gymnax_lengths_are_refused_naming_the_option(tmp_path, capsys, argv, expected):
+    """``memory_length=10**9`` used to train on episodes that end (after 1000 steps) before
+    their only reward; ``max_steps_in_episode=10**12`` was an OverflowError traceback."""
+    err = _cli_error(["train", *argv, "--out", str(tmp_path / "r")], capsys)
+    assert expected in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_long_memory_chain_with_long_enough_episodes_is_accepted():
+    env = envs.make("MemoryChain-bsuite", memory_length=5000, max_steps_in_episode=5001)
+    assert env.observation_size == 3
+
+
+def test_an_environment_too_large_for_memory_is_refused_naming_its_option(
+    tmp_path, capsys, monkeypatch
+):
+    """``num_bits=10**9`` makes observations of a billion numbers: the memory estimate
+    refuses it and names the option, not only the run's size flags."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**30)
+    argv = ["--env", "MemoryChain-bsuite", "--env-option", "num_bits=1000000000"]
+    err = _cli_error(["train", *argv, "--out", str(tmp_path / "r")], capsys)
+    assert "or the environment's options (--env-option num_bits=1000000000)" in err
 
 
 def test_gymnax_options_of_the_right_type_are_accepted():
