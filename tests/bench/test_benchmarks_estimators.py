@@ -56,7 +56,8 @@ def test_quick_run_writes_table_json_and_plot(bench, tmp_path, capsys):
 
 
 def test_state_bytes_follow_the_estimators_complexity(bench):
-    """RTRL stores N × P, RFLO and LocalMSE N × (I + N + 1) + N, TBPTT window × (N + I)."""
+    """RTRL stores N × P (its dense form also kept the N hidden values), RFLO
+    N × (I + N + 1) + N, LocalMSE 2N + I + N + 1, TBPTT window × (N + I)."""
     import jax
     import jax.numpy as jnp
 
@@ -64,9 +65,10 @@ def test_state_bytes_follow_the_estimators_complexity(bench):
     cell = bench.make_cell(i, n, jnp.dtype("float64"), jax.random.key(0))
     params = n * (i + n + 1) + n
     expected = {
-        "RTRL": 8 * (n + n * params),
+        "RTRL": 8 * n * params,  # the structured influence (N, P) of a CTRNN, nothing more
         "RFLO": 8 * params,
-        "LocalMSE": 8 * params,
+        # Its rank-one immediate Jacobian kept factored: gain (N), input ξ (I + N + 1), τ (N).
+        "LocalMSE": 8 * (n + (i + n + 1) + n),
         "TruncatedBPTT": 8 * (n + window * (n + i)) + 4,
     }
     for name, size in expected.items():
