@@ -38,7 +38,7 @@ class PlotCommand:
     runs: Annotated[tuple[Path, ...], tyro.conf.Positional]
     """Run folders."""
     out: Path = Path("runs/comparison.png")
-    """Where to write the figure."""
+    """Where to write the figure (PNG); an existing folder gets ``comparison.png`` inside."""
     metric: Literal["eval_return", "train_return", "td_error"] = "eval_return"
     """Which column of metrics.csv to plot."""
     title: str | None = None
@@ -201,8 +201,9 @@ def _plot(command: PlotCommand) -> int:
             "their curves are not on one scale. Each legend label names its environment.",
             file=sys.stderr,
         )
+    out = command.out / "comparison.png" if command.out.is_dir() else command.out
     path = plot_runs(
-        runs, command.out, metric=command.metric, title=command.title, environments=environments
+        runs, out, metric=command.metric, title=command.title, environments=environments
     )
     print(f"wrote {path}")
     return 0

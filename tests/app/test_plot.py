@@ -107,3 +107,13 @@ def test_a_summary_that_does_not_fit_is_ignored(tmp_path, summary):
     metrics = read_metrics(run)
     assert "stopped_early" not in metrics
     assert np.array_equal(metrics["steps"], [100, 200])
+
+
+def test_plot_out_an_existing_folder_writes_the_figure_inside_it(tmp_path, capsys):
+    run = _run_folder(tmp_path / "a", {0: [1.0, 2.0]})
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    assert main(["plot", str(run), "--out", str(folder)]) == 0
+    assert (folder / "comparison.png").is_file()
+    assert not (tmp_path / "figures.png").exists()
+    assert capsys.readouterr().out.strip() == f"wrote {folder / 'comparison.png'}"
