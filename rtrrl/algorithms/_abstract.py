@@ -71,6 +71,17 @@ class AbstractAlgorithm(eqx.Module):
         del state, env, key
         return {}
 
+    def env_leaves(self, state: PyTree[Any]) -> PyTree[bool] | None:
+        """Which leaves of a training `state` (from `init`) hold one entry per environment on
+        their leading axis: `state`'s structure with a bool for every leaf.
+
+        ``None`` (the default): the learner cannot have a seed's environments split over
+        devices (``LoopConfig.env_devices``). A learner that returns a mask must combine its
+        environments in `step` (and `diagnostics`) through `rtrrl._env_axis`.
+        """
+        del state
+        return None
+
     def env_steps_per_step(self, num_envs: int) -> int:
         """Environment steps one `step` takes per environment copy times `num_envs`."""
         return num_envs

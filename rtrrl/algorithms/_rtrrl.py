@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .._types import Array, Float, Int, PRNGKey, Scalar
+from .._env_axis import env_block, env_shards, gather_envs
+from .._types import Array, Float, Int, PRNGKey, PyTree, Scalar
 from ..agent import AbstractRewardScale, Agent, AgentParams, ObservationNormalizer, ReturnRMS
 from ..cells import AbstractCell
 from ..envs import AbstractEnvironment
@@ -211,6 +212,11 @@ class RTRRL(AbstractAlgorithm):
             observation_stats=agent.init_observation_stats(env, dtype),
         )
 
+    def env_leaves(self, state: RTRRLState) -> PyTree[bool]:
+        """The per-environment leaves: those of ``state.envs`` (every `EnvCarry`)."""
+        mask = jax.tree.map(lambda _: False, state)
+        return eqx.tree_at(lambda s: s.envs, mask, jax.tree.map(lambda _: True, state.envs))
+
     # ------------------------------------------------------------------ one step
 
     def step(
@@ -227,10 +233,14 @@ class RTRRL(AbstractAlgorithm):
             ``(next_state, metrics)``.
         """
         params, agent = state.params, self.agent
-        num_envs = state.envs.obs.shape[0]
-        act_keys, env_keys = jnp.split(jax.random.split(key, 2 * num_envs), 2)
+        # With the environments split over devices (`rtrrl._env_axis`), `state.envs` holds
+        # this device's block; every combination over environments below gathers them all.
+        num_envs = state.envs.obs.shape[0] * env_shards()
+        act_keys, env_keys = env_block(jnp.split(jax.random.split(key, 2 * num_envs), 2))
         # This step's observations enter the statistics before they are read.
-        observation_stats = agent.update_observation_stats(state.observation_stats, state.envs.obs)
+        observation_stats = agent.update_observation_stats(
+            state.observation_stats, gather_envs(state.envs.obs)
+        )
 
         def act_and_step(carry: EnvCarry, act_key: PRNGKey, env_key: PRNGKey):
             acted = phases.act(self, params, observation_stats, env, carry, act_key)
@@ -240,9 +250,13 @@ class RTRRL(AbstractAlgorithm):
             state.envs, act_keys, env_keys
         )
         # Shared reward scale: the discounted returns of all environments update one statistic.
-        reward, return_stats, discounted = agent.scale_rewards(
-            state.return_stats, state.envs.discounted_return, reward, info.terminated, self.gamma
+        returns, rewards, terminated = gather_envs(
+            (state.envs.discounted_return, reward, info.terminated)
         )
+        all_reward, return_stats, all_discounted = agent.scale_rewards(
+            state.return_stats, returns, rewards, terminated, self.gamma
+        )
+        reward, discounted = env_block((all_reward, all_discounted))
         matrices = self.feedback.matrices(state.feedback, params.actor, params.critic)
 
         def learn(carry: EnvCarry, acted, reward, info):
@@ -252,11 +266,12 @@ class RTRRL(AbstractAlgorithm):
             )  # fmt: skip
 
         learned = jax.vmap(learn)(state.envs, acted, reward, info)
-        descent = phases.descent(learned.directions, num_envs)
+        descent = phases.descent(gather_envs(learned.directions), num_envs)
         new_params, opt_state = apply_optimizer(self, params, descent, state.opt_state)
+        td_error = gather_envs(learned.td_error)
         average_reward = state.average_reward
         if self.average_reward:
-            average_reward = average_reward + self.eta_average_reward * jnp.mean(learned.td_error)
+            average_reward = average_reward + self.eta_average_reward * jnp.mean(td_error)
 
         def next_carry(carry, acted, learned, env_state, obs, reward, done, discounted):
             return phases.next_carry(
@@ -267,7 +282,7 @@ class RTRRL(AbstractAlgorithm):
         envs = jax.vmap(next_carry)(
             state.envs, acted, learned, env_state, obs, reward, done, discounted
         )
-        metrics = _step_metrics(learned.td_error, new_params, done, info)
+        metrics = _step_metrics(td_error, new_params, *gather_envs((done, info.episode_return)))
         new_state = RTRRLState(
             params=new_params,
             opt_state=opt_state,
@@ -334,7 +349,7 @@ class RTRRL(AbstractAlgorithm):
         )
 
 
-def _step_metrics(td_error, params: AgentParams, done, info) -> StepMetrics:
+def _step_metrics(td_error, params: AgentParams, done, episode_return) -> StepMetrics:
     """Batch summaries of one step: mean δ², finished episodes, their returns, finiteness."""
     leaves = jax.tree.leaves(trainable(params))
     all_finite = jnp.all(jnp.isfinite(td_error)) & jnp.all(
@@ -343,6 +358,6 @@ def _step_metrics(td_error, params: AgentParams, done, info) -> StepMetrics:
     return StepMetrics(
         td_error_sq=jnp.mean(td_error**2),
         episodes_finished=jnp.sum(done, dtype=jnp.int32),
-        return_sum=jnp.sum(jnp.where(done, info.episode_return, 0.0)),
+        return_sum=jnp.sum(jnp.where(done, episode_return, 0.0)),
         all_finite=all_finite,
     )

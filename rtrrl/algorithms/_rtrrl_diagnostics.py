@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .._env_axis import gather_envs
 from .._types import PRNGKey, Scalar
 from ..agent import mean_over_rollout
 from ..envs import AbstractEnvironment
@@ -40,8 +41,10 @@ def rtrrl_diagnostics(
     def norm(tree):
         return optax.tree.norm(tree) if jax.tree.leaves(tree) else jnp.zeros((), dtype)
 
-    def mean_norm(batched):  # mean over environments of each environment's norm
-        return jnp.mean(jax.vmap(norm)(batched)) if jax.tree.leaves(batched) else norm(None)
+    def mean_norm(batched):  # mean over environments (all devices') of each one's norm
+        if not jax.tree.leaves(batched):
+            return norm(None)
+        return jnp.mean(gather_envs(jax.vmap(norm)(batched)))
 
     out = probe | {
         "reward_scale": jnp.asarray(agent.reward_divisor(state.return_stats), dtype),

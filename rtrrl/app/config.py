@@ -25,7 +25,7 @@ from ..agent import ReturnRMS
 from ..algorithms import PPO, RTRRL
 from ..cells import CTRNN, AbstractCell
 from ..estimators import AbstractGradientEstimator, IncompatibleCellError
-from ..training import LoopConfig, check_seeds_divide
+from ..training import LoopConfig, check_envs_divide, check_seeds_divide
 from .memory import check_memory
 from .options import parse_env_options, yaml_value
 from .parts import (
@@ -184,6 +184,11 @@ class TrainConfig:
     """Split the seeds over this many devices (``all``: every device JAX sees); --seeds must be
     a multiple. Unset: one device (with --distributed, every process's devices). A seed's
     returns do not depend on it; its parameters only to float rounding."""
+    env_devices: int = 1
+    """Of the --devices, how many split each seed's environments (--num-envs a multiple):
+    --devices / --env-devices blocks of seeds (--seeds a multiple) times --env-devices blocks
+    of environments; --algo rtrrl only. A seed's results do not depend on it beyond float
+    rounding."""
     distributed: bool = False
     """Join a multi-process run (`jax.distributed`): JAX_COORDINATOR_ADDRESS,
     JAX_NUM_PROCESSES and JAX_PROCESS_ID, or SLURM's or Open MPI's variables. The seeds are
@@ -209,6 +214,7 @@ class TrainConfig:
             "rollout_length",
             "epochs",
             "minibatches",
+            "env_devices",
         )
         for name in positive_ints:
             _check(name, getattr(self, name), lambda v: v >= 1, "an integer >= 1")
@@ -246,12 +252,24 @@ class TrainConfig:
                 )
         if isinstance(self.devices, int):
             _check("devices", self.devices, lambda v: v >= 1, "an integer >= 1 or all")
-            check_seeds_divide(self.seeds, self.devices)
+            check_seeds_divide(self.seeds, self.devices, self.env_devices)
+        check_envs_divide(self.num_envs, self.env_devices)
+        if self.env_devices > 1 and self.devices is None:
+            raise ValueError(
+                f"`env_devices` (--env-devices) = {self.env_devices} needs --devices: pass a "
+                f"multiple of {self.env_devices}, or all."
+            )
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
             _check("patience", self.patience, lambda v: v >= 1, ">= 1 (or None)")
         if self.algo == "ppo":
+            if self.env_devices > 1:
+                raise ValueError(
+                    "`env_devices` (--env-devices) > 1 splits a seed's environments over "
+                    "devices, which PPO does not support (its minibatches mix environments): "
+                    "use --env-devices 1 (--devices still splits the seeds), or --algo rtrrl."
+                )
             rtrrl_only = {"freeze_cell": True, "average_reward": True, "feedback": "alignment"}
             for name, value in rtrrl_only.items():
                 if getattr(self, name) == value:
@@ -359,6 +377,7 @@ class TrainConfig:
             "patience_window",
             "cpu_threads",
             "devices",  # seeds' results differ by rounding only (`rtrrl.training.LoopConfig`)
+            "env_devices",  # the same
             "distributed",
             "diagnostics",
             "preset",  # the resolved settings below define the computation
@@ -395,6 +414,7 @@ class TrainConfig:
             patience_window=self.patience_window,
             diagnostics=self.diagnostics,
             devices=self.devices,
+            env_devices=self.env_devices,
         )
 
 

@@ -4,7 +4,8 @@
 - ``_chunk.py``: the compiled program of one chunk, seeds' keys and initial states;
 - ``_early_stopping.py``: the rows of each evaluation and per-seed early stopping;
 - ``_resume.py``: checks that a checkpoint fits the learner and loop resuming it;
-- ``_devices.py``: seeds split over devices and processes (`LoopConfig.devices`);
+- ``_devices.py``: seeds, and each seed's environments, split over devices and processes
+  (`LoopConfig.devices`, `LoopConfig.env_devices`);
 - ``_sweep.py``: `train_swept`, configurations × seeds as one program (traced
   hyperparameters);
 - ``_records.py``: `LoopConfig`, `ChunkPlan`, `TrainProgress`, `TrainResult`.
@@ -26,6 +27,7 @@ from ._records import (
     NonFiniteError as NonFiniteError,
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
+    check_envs_divide as check_envs_divide,
     check_seeds_divide as check_seeds_divide,
 )
 from ._sweep import (

@@ -97,15 +97,17 @@ def train(
     template = build_learner(algorithm, prng.key(config.seed))
     plan = ChunkPlan.of(config, template)
     chunk_fn = make_chunk_function(template, env, config, plan)
-    mesh = _devices.make_mesh(config.devices, config.num_seeds)
-    if mesh is not None:
-        chunk_fn = _devices.shard_chunk(chunk_fn, mesh)
+    mesh = _devices.make_mesh(config.devices, config.num_seeds, config.env_devices, config.num_envs)
     _, run_keys = seed_keys(config, run_seeds)
     seeds = [config.seed + i for i in range(config.num_seeds)]
     states, book = _starting_point(algorithm, env, config, plan, resume, run_seeds)
     if book.chunk >= plan.num_chunks or not any(book.active):
         return _result(book, config, seeds, states, compilations=0)  # nothing left to run
-    states, run_keys = _devices.shard_seeds((states, run_keys), mesh)
+    specs = _state_specs(template, states, mesh)
+    if mesh is not None:
+        chunk_fn = _devices.shard_chunk(chunk_fn, mesh, specs)
+    states = _devices.shard_seeds(states, mesh, specs)
+    run_keys = _devices.shard_seeds(run_keys, mesh)
 
     # The (states, bookkeeping) pair of the last completed chunk (at first, the starting
     # point, so that a Ctrl-C while compiling saves a checkpoint to resume from). It is
@@ -154,6 +156,21 @@ def train(
         if bar is not None:
             bar.close()
     return _result(book, config, seeds, _devices.host_copy(states), compilations=1)
+
+
+def _state_specs(template: AbstractAlgorithm, states, mesh):
+    """The states' partition specs on `mesh` (`rtrrl.training._devices.state_specs`), or
+    ``None`` where every leaf is split along its seed axis alone."""
+    if not _devices.has_env_axis(mesh):
+        return None
+    env_leaves = template.env_leaves(states)
+    if env_leaves is None:
+        raise ValueError(
+            f"`env_devices` (--env-devices) > 1: {type(template).__name__} cannot split a "
+            "seed's environments over devices (RTRRL can). Pass env_devices=1 "
+            "(--env-devices 1); `devices` still splits the seeds."
+        )
+    return _devices.state_specs(states, env_leaves, mesh)
 
 
 def _starting_point(algorithm, env, config: LoopConfig, plan: ChunkPlan, resume, run_seeds):

@@ -97,6 +97,12 @@ class LoopConfig:
     running ``num_seeds / devices`` of them; ``num_seeds`` must be a multiple. Unset: one
     device, or every device of a multi-process run (`rtrrl.training.initialize_distributed`).
     Each seed's results do not depend on it."""
+    env_devices: int = 1
+    """Of the ``devices``, how many split each seed's environments: a mesh of
+    ``devices / env_devices`` blocks of seeds times ``env_devices`` blocks of
+    ``num_envs / env_devices`` environments (both must divide; RTRRL only). The environments
+    of a seed meet, across its devices, wherever the learner combines them (its update, the
+    running statistics, the metrics), exactly as on one device."""
 
     def __post_init__(self) -> None:
         check_field_types(self)  # `total_steps=True` is an int to Python
@@ -115,23 +121,53 @@ class LoopConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
+        if self.env_devices < 1:
+            raise ValueError(f"`env_devices` must be an integer >= 1, got {self.env_devices!r}.")
         if isinstance(self.devices, int):
             if self.devices < 1:
                 raise ValueError(
                     f"`devices` must be an integer >= 1 or 'all', got {self.devices!r}."
                 )
-            check_seeds_divide(self.num_seeds, self.devices)
+            check_seeds_divide(self.num_seeds, self.devices, self.env_devices)
+        check_envs_divide(self.num_envs, self.env_devices)
+        if self.env_devices > 1 and self.devices is None:
+            raise ValueError(
+                f"`env_devices` (--env-devices) = {self.env_devices} needs `devices` "
+                f"(--devices): pass a multiple of {self.env_devices}, or 'all'."
+            )
         if self.seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
 
 
-def check_seeds_divide(num_seeds: int, devices: int) -> None:
-    """A `ValueError` unless `devices` divides `num_seeds` (each device runs as many seeds)."""
-    if devices > 1 and num_seeds % devices:
+def check_seeds_divide(num_seeds: int, devices: int, env_devices: int = 1) -> None:
+    """A `ValueError` unless `devices` is a multiple of `env_devices` and the ``devices /
+    env_devices`` blocks of seeds divide `num_seeds` (each block holds as many seeds)."""
+    if env_devices > 1 and devices % env_devices:
         raise ValueError(
-            f"`num_seeds` (--seeds) = {num_seeds} is not a multiple of the {devices} devices "
-            f"(`devices`, --devices): each device runs the same number of seeds. Pass a "
-            f"multiple of {devices} seeds, or fewer devices."
+            f"`devices` (--devices) = {devices} is not a multiple of `env_devices` "
+            f"(--env-devices) = {env_devices}: each seed's environments are split over "
+            f"{env_devices} of the devices. Pass a multiple of {env_devices} devices."
+        )
+    blocks = devices // env_devices
+    if blocks > 1 and num_seeds % blocks:
+        split = f"the {devices} devices" if env_devices == 1 else f"the {blocks} seed blocks"
+        raise ValueError(
+            f"`num_seeds` (--seeds) = {num_seeds} is not a multiple of {split} "
+            f"(`devices`, --devices"
+            + ("" if env_devices == 1 else " / --env-devices")
+            + f"): each device runs the same number of seeds. Pass a multiple of {blocks} "
+            "seeds, or fewer devices."
+        )
+
+
+def check_envs_divide(num_envs: int, env_devices: int) -> None:
+    """A `ValueError` unless `env_devices` divides `num_envs` (each holds as many)."""
+    if num_envs % env_devices:
+        raise ValueError(
+            f"`num_envs` (--num-envs) = {num_envs} is not a multiple of `env_devices` "
+            f"(--env-devices) = {env_devices}: each of a seed's devices steps the same number "
+            f"of environments. Pass a multiple of {env_devices} environments, or fewer "
+            "env devices."
         )
 
 
