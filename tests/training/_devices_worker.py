@@ -3,8 +3,8 @@ count at start-up).
 
     python _devices_worker.py OUT CPU_DEVICES RUN [RUN ...] [--join ID COUNT ADDRESS]
 
-Each ``RUN`` is ``DEVICES,SEEDS,SEED`` (``DEVICES``: a count, ``all`` or ``none``, unset) of
-the tiny CartPole-v1 learner; run ``i`` is saved to ``OUT/run<i>.npz`` (learning curves and
+Each ``RUN`` is ``DEVICES,SEEDS,SEED[,ENV_DEVICES,NUM_ENVS]`` (``DEVICES``: a count, ``all``
+or ``none``, unset; by default 1 and 2) of the tiny CartPole-v1 learner; run ``i`` is saved to ``OUT/run<i>.npz`` (learning curves and
 every final state leaf) by process 0. With ``--join`` the process is process ``ID`` of
 ``COUNT``, coordinated at ``ADDRESS``, through `rtrrl.training.initialize_distributed`.
 """
@@ -44,11 +44,14 @@ def leaf_array(x):
 
 
 for i, run in enumerate(runs):
-    devices, seeds, seed = run.split(",")
-    config = tiny_config(seeds=int(seeds), seed=int(seed), num_envs=2, steps=500)
+    fields = run.split(",")
+    devices, seeds, seed, env_devices, num_envs = fields + ["1", "2"][len(fields) - 3 :]
+    config = tiny_config(seeds=int(seeds), seed=int(seed), num_envs=int(num_envs), steps=500)
     choice = {"none": None, "all": "all"}.get(devices, devices)
     loop = dataclasses.replace(
-        config.loop(), devices=int(choice) if choice and choice != "all" else choice
+        config.loop(),
+        devices=int(choice) if choice and choice != "all" else choice,
+        env_devices=int(env_devices),
     )
     env = build_env(config)
     result = train(build_algorithm(config, env), env, loop, progress=False)
