@@ -102,7 +102,8 @@ class LoopConfig:
     ``devices / env_devices`` blocks of seeds times ``env_devices`` blocks of
     ``num_envs / env_devices`` environments (both must divide; RTRRL only). The environments
     of a seed meet, across its devices, wherever the learner combines them (its update, the
-    running statistics, the metrics), exactly as on one device."""
+    running statistics, the metrics), reduced in the one-device order; a seed's results
+    differ from its one-device run by float rounding only (docs/devices.md)."""
 
     def __post_init__(self) -> None:
         check_field_types(self)  # `total_steps=True` is an int to Python
