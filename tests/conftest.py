@@ -1,5 +1,6 @@
 """Test-wide settings, fixed before any test traces or JAX starts its CPU backend:
-float64, strict dtype promotion, and one XLA:CPU thread.
+float64, strict dtype promotion, one XLA:CPU thread, and compilation with most of XLA's
+optimisations off except for the tests marked `optimized` (`_fast_compile`).
 
 The tests' steps are small, and small steps run faster on one thread than on a pool shared
 across cores (`rtrrl/app/cpu_threads.py`; the learning checks take 2:00 instead of 2:24). A
@@ -8,7 +9,13 @@ across cores (`rtrrl/app/cpu_threads.py`; the learning checks take 2:00 instead 
 
 import os
 
+from _fast_compile import as_users_compile_here, switch_on
+
 os.environ.setdefault("PJRT_NPROC", "1")
+# Compile fast, with most of XLA's optimisations off, except for the tests marked `optimized`
+# (`_fast_compile`): the suite checks what programs compute, and spends most of its time
+# compiling them.
+switch_on(os.environ)
 
 import jax  # noqa: E402  (after PJRT_NPROC, which JAX reads when its backend starts)
 import jaxtyping  # noqa: E402
@@ -31,6 +38,16 @@ def _release_compiled_programs():
     """
     yield
     jax.clear_caches()
+
+
+@pytest.fixture(autouse=True)
+def _optimized_compilation(request, monkeypatch):
+    """Tests marked `optimized` (long training runs) compile as users do (`_fast_compile`)."""
+    if request.node.get_closest_marker("optimized") is None:
+        yield
+    else:
+        with as_users_compile_here(monkeypatch):
+            yield
 
 
 @pytest.fixture

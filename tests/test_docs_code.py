@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 import pytest
+from _fast_compile import as_users_compile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -90,7 +91,8 @@ def is_slow(page: pathlib.Path) -> bool:
 def run_pages(pages: list[pathlib.Path], workdir: pathlib.Path) -> dict:
     """Run the pages' blocks in one fresh process; {page name: {"error", "seconds"}}."""
     blocks = {_name(page): python_blocks(page.read_text()) for page in pages}
-    env = {**os.environ, "PJRT_NPROC": "1", "MPLBACKEND": "Agg"}
+    # As users run them: compiled with JAX's defaults, not the suite's (`_fast_compile`).
+    env = {**as_users_compile(os.environ), "PJRT_NPROC": "1", "MPLBACKEND": "Agg"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, str(workdir / "jax-cache")],

@@ -4,8 +4,10 @@ Paper defaults (32 neurons, RFLO, batch 1, Table 1 hyperparameters) unless a cas
 otherwise; two seeds trained together in one compiled program. Each case asserts that *every*
 seed's best evaluation return reaches the threshold within the step budget; the thresholds
 are the issue's and are never lowered. The budgets are a few times what the runs needed when
-they were recorded (see the issue notes); every seed runs its whole budget (no early
-stopping), so a seed that plateaus before it learns is not cut off.
+they were recorded (see the issue notes). A seed stops at its first evaluation that reaches
+the threshold (``target_return``): the best return only grows, so running on could not
+change the verdict. There is no early stopping on a plateau, so a seed that plateaus before
+it learns runs its whole budget.
 """
 
 import dataclasses
@@ -16,7 +18,8 @@ import pytest
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 from rtrrl.training import train
 
-pytestmark = pytest.mark.slow
+# Long training runs: compiled as users compile (tests/_fast_compile.py).
+pytestmark = [pytest.mark.slow, pytest.mark.optimized]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +64,11 @@ def test_reaches_paper_level(name):
     case = CASES[name]
     env = build_env(case.config)
     algorithm = build_algorithm(case.config, env)
-    # Every seed gets its whole budget: early stopping (the paper's patience of 20 evaluations)
-    # saves compute in the benchmarks, but it also ends a seed that sits on a plateau before
-    # it learns (StatelessCartPole seed 1: 0.85 at 90k, stopped at 290k; 1.0 at 450k).
-    loop = dataclasses.replace(case.config.loop(), patience=None)
+    # No early stopping on a plateau: the paper's patience of 20 evaluations saves compute in
+    # the benchmarks, but it also ends a seed that sits on a plateau before it learns
+    # (StatelessCartPole seed 1: 0.85 at 90k, stopped at 290k; 1.0 at 450k). A seed that has
+    # passed the threshold is done.
+    loop = dataclasses.replace(case.config.loop(), patience=None, target_return=case.threshold)
     result = train(algorithm, env, loop, progress=False)
     best = np.asarray(result.best_eval_return)
     report = (

@@ -7,6 +7,7 @@ defaults from YAML or TOML). `build_env` and `build_algorithm` construct everyth
 
 import dataclasses
 import difflib
+import math
 import os
 import time
 import tomllib
@@ -173,6 +174,9 @@ class TrainConfig:
     never, the default: every seed runs the whole budget)."""
     patience_window: int = field_default(LoopConfig, "patience_window")
     """Early stopping compares the mean of this many consecutive evaluations (1: each one)."""
+    target_return: float | None = field_default(LoopConfig, "target_return")
+    """Stop a seed at its first evaluation that reaches this return, such as the task's
+    "solved" level (unset: never, the default)."""
     out: Path | None = None
     """Run folder (default: runs/<env>-<cell>-<estimator>-seed<seed>-<date>-<time>)."""
     checkpoint_every: int = 10
@@ -263,6 +267,8 @@ class TrainConfig:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:
             _check("patience", self.patience, lambda v: v >= 1, ">= 1 (or None)")
+        if self.target_return is not None:
+            _check("target_return", self.target_return, math.isfinite, "a finite number (or None)")
         if self.algo == "ppo":
             if self.env_devices > 1:
                 raise ValueError(
@@ -375,6 +381,7 @@ class TrainConfig:
             "steps",
             "patience",
             "patience_window",
+            "target_return",
             "cpu_threads",
             "devices",  # seeds' results differ by rounding only (`rtrrl.training.LoopConfig`)
             "env_devices",  # the same
@@ -412,6 +419,7 @@ class TrainConfig:
             greedy_eval=self.greedy_eval,
             patience=self.patience,
             patience_window=self.patience_window,
+            target_return=self.target_return,
             diagnostics=self.diagnostics,
             devices=self.devices,
             env_devices=self.env_devices,

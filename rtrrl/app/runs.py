@@ -257,7 +257,8 @@ def _resume_point(
 ) -> tuple[Any, TrainProgress]:
     """``(states, bookkeeping)`` of the checkpoint in `out`, checked against `config`: a
     checkpoint exists, a decaying run keeps its budget, ``--steps`` is not below the steps
-    done; a changed ``--patience`` may restart stopped seeds. Says what the resume will do."""
+    done; a changed ``--patience`` or ``--target-return`` may restart stopped seeds. Says what
+    the resume will do."""
     loop = config.loop()
     if not (out / CHECKPOINT_NAME).exists():
         raise CheckpointError(
@@ -282,12 +283,15 @@ def _resume_point(
             f"`steps` (--steps) = {config.steps:,} is below the {book.steps_done:,} steps "
             f"per seed that {out} has already run; pass a larger --steps to continue it."
         )
-    if load_run_config(out).patience != config.patience:
-        book = reactivate(book, config.patience)  # a new patience may restart stopped seeds
+    saved = load_run_config(out)
+    if (saved.patience, saved.target_return) != (config.patience, config.target_return):
+        # A new patience or target may restart stopped seeds.
+        book = reactivate(book, config.patience, config.target_return)
     if not any(book.active):
         log(
             f"Nothing to resume in {out}: every seed stopped early (patience "
-            f"{config.patience}). Pass a larger --patience (or --patience None) to go on."
+            f"{config.patience}, target return {config.target_return}). Pass a larger "
+            "--patience or --target-return (or None) to go on."
         )
     elif book.chunk >= plan.num_chunks:
         log(

@@ -10,16 +10,27 @@ import numpy as np
 from ._records import ChunkPlan, LoopConfig, TrainProgress
 
 
-def reactivate(book: TrainProgress, patience: int | None) -> TrainProgress:
-    """`book` with each seed's ``active`` flag recomputed under `patience`.
+def reactivate(
+    book: TrainProgress, patience: int | None, target_return: float | None = None
+) -> TrainProgress:
+    """`book` with each seed's ``active`` flag recomputed under `patience` and `target_return`.
 
-    A seed stops when it has gone `patience` evaluations without improving, so under an
-    unchanged patience this gives back the flags the loop set. Resuming with the result under
-    a larger patience (or ``None``) lets stopped seeds go on from the state they stopped in;
-    `train` itself keeps the flags it is given (a seed may also be stopped by hand).
+    A seed stops when it has gone `patience` evaluations without improving, or when its best
+    return has reached `target_return`, so under unchanged settings this gives back the flags
+    the loop set. Resuming with the result under a larger patience or target (or ``None``)
+    lets stopped seeds go on from the state they stopped in; `train` itself keeps the flags it
+    is given (a seed may also be stopped by hand).
     """
-    active = [patience is None or since < patience for since in book.evals_since_best]
+    active = [
+        (patience is None or since < patience) and not reached(best, target_return)
+        for since, best in zip(book.evals_since_best, book.best_eval_return, strict=True)
+    ]
     return dataclasses.replace(book, active=active)
+
+
+def reached(value: float, target_return: float | None) -> bool:
+    """Whether an evaluation return `value` meets `target_return` (never when it is None)."""
+    return target_return is not None and value >= target_return
 
 
 def record_evaluation(
@@ -35,7 +46,8 @@ def record_evaluation(
     """Append one row per active seed to ``book.rows`` (evaluation return, training return,
     RMS TD error, throughput and any diagnostics) and update each seed's best and its early
     stopping: a seed stops after ``patience`` evaluations without a new best of the mean of
-    its last ``patience_window`` evaluations."""
+    its last ``patience_window`` evaluations, or at an evaluation that reaches
+    ``target_return``."""
     extra = {name: np.asarray(values) for name, values in extra.items()}
     episodes = np.asarray(totals.episodes)
     return_sum = np.asarray(totals.return_sum)
@@ -67,3 +79,5 @@ def record_evaluation(
             book.evals_since_best[i] += 1
             if config.patience is not None and book.evals_since_best[i] >= config.patience:
                 book.active[i] = False
+        if reached(value, config.target_return):
+            book.active[i] = False

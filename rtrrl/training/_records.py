@@ -89,6 +89,10 @@ class LoopConfig:
     patience_window: int = 5
     """Early stopping compares the mean of this many consecutive evaluations, which one noisy
     evaluation can neither raise nor lower by much (1: each evaluation on its own)."""
+    target_return: float | None = None
+    """Stop a seed at the first evaluation whose return reaches this value, such as the task's
+    "solved" threshold (``None``: never). Its best return and step are those of that
+    evaluation; the other seeds go on."""
     diagnostics: bool = False
     """Record the learner's `AbstractAlgorithm.diagnostics` of every seed at every evaluation
     (extra entries of ``TrainProgress.rows``, hence columns of ``metrics.csv``)."""
@@ -138,6 +142,10 @@ class LoopConfig:
             )
         if self.seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
+        if self.target_return is not None and not math.isfinite(self.target_return):
+            raise ValueError(
+                f"`target_return` must be a finite number (or None), got {self.target_return!r}."
+            )
 
 
 def check_seeds_divide(num_seeds: int, devices: int, env_devices: int = 1) -> None:

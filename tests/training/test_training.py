@@ -27,6 +27,7 @@ from rtrrl.training import (
     NonFiniteError,
     TrainProgress,
     _early_stopping,
+    reactivate,
     record_evaluation,
     train,
 )
@@ -179,6 +180,43 @@ def test_patience_compares_the_mean_of_the_last_window_evaluations(window, expec
             stopped_at = index
     assert stopped_at == expected
     assert book.best_eval_return == [10.0] and book.best_step == [2]
+
+
+def test_a_seed_stops_at_the_first_evaluation_that_reaches_the_target_return():
+    """Returns 3, 7, 5, 9 with target 7: the seed stops at the second evaluation (a return
+    equal to the target counts), its best is that one, and `reactivate` keeps it stopped
+    under the same target but restarts it under a higher one or none."""
+    config = LoopConfig(total_steps=4, eval_every=1, target_return=7.0)
+    plan = ChunkPlan(1, 1, 4)
+    book = TrainProgress(
+        best_eval_return=[-math.inf, -math.inf],
+        best_step=[0, 0],
+        evals_since_best=[0, 0],
+        active=[True, True],
+        best_smoothed=[-math.inf, -math.inf],
+    )
+    totals = SimpleNamespace(
+        episodes=np.array([1, 1]), return_sum=np.zeros(2), td_error_sq=np.zeros(2)
+    )
+    for values in [(3.0, 1.0), (7.0, 2.0), (5.0, 6.9), (9.0, 8.0)]:
+        book.steps_done += 1
+        record_evaluation(book, config, plan, [0, 1], totals, np.array(values), 1.0, {})
+    assert book.active == [False, False]
+    assert book.best_eval_return == [7.0, 8.0] and book.best_step == [2, 4]
+    assert [r["step"] for r in book.rows if r["seed"] == 0] == [1, 2]
+    assert reactivate(book, None, 7.0).active == [False, False]
+    assert reactivate(book, None, 7.5).active == [True, False]
+    assert reactivate(book, None, None).active == [True, True]
+
+
+def test_the_loop_ends_when_every_seed_has_reached_the_target_return():
+    """A constant return of 50 per evaluation and a target of 50: the only seed stops at the
+    first evaluation, so the run ends there instead of running its budget."""
+    result = _run(tiny_config(steps=10 * EVAL_EVERY, target_return=50.0), RewardTurnsNaN())
+    np.testing.assert_array_equal(result.steps, [EVAL_EVERY])
+    assert result.stopped_early.tolist() == [True] and result.total_steps == EVAL_EVERY
+    with pytest.raises(ValueError, match="`target_return` must be a finite number"):
+        LoopConfig(total_steps=1, target_return=math.nan)
 
 
 def test_non_finite_training_raises_and_keeps_nothing_of_the_failing_chunk():
