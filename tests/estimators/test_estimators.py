@@ -257,8 +257,9 @@ def test_fresh_state_is_selectable_after_steps(estimator_name, cell_name):
 
 @pytest.mark.parametrize(("estimator_name", "cell_name"), SUPPORTED)
 def test_gradient_norm_squared_is_the_gradients_norm(estimator_name, cell_name):
-    """``gradient_norm_squared`` (RFLO's and LocalMSE's from the trace rows, the others' from
-    the formed gradient) equals ``‖gradient‖²`` after a few steps."""
+    """``gradient_norm_squared`` (RFLO's and LocalMSE's from the trace rows, the LRU's from its
+    traces and ``h``, the others' from the formed gradient) equals ``‖gradient‖²`` after a few
+    steps."""
     estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
     xs, cs = data(cell, seed=5)
 
