@@ -148,8 +148,9 @@ def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGrad
     grad_log_prob = actor.parameter_gradient(acted.features, error_log_prob)
     grad_entropy = actor.parameter_gradient(acted.features, error_entropy)
     # Ĵᵀ c for the features' cotangents of v̂ + η_A log π and of the entropy. Two calls, not one
-    # vmapped over both: XLA then fuses each into its consumer. `readout_error` keeps the part
-    # of an actor error that the features produced.
+    # vmapped over both: XLA then fuses each into its consumer; an estimator whose `gradients`
+    # shares work between cotangents gets one call. `readout_error` keeps the part of an actor
+    # error that the features produced.
     critic_error = matrix_critic[0]
     if not (isinstance(alg.eta_critic, int | float) and alg.eta_critic == 1.0):
         # (A concrete 1 is skipped: the paper's update stays the same program.)
@@ -157,17 +158,29 @@ def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGrad
     to_features = critic_error + alg.eta_actor * (
         matrix_actor.T @ actor.readout_error(error_log_prob)
     )
-    grad_cell = alg.estimator.gradient(params.cell, acted.estimator, to_features)
-    grad_cell_entropy = alg.estimator.gradient(
-        params.cell, acted.estimator, matrix_actor.T @ actor.readout_error(error_entropy)
-    )
+    to_features_entropy = matrix_actor.T @ actor.readout_error(error_entropy)
+    if alg.estimator.shares_cotangent_work:
+        # One call for both cotangents (TruncatedBPTT: one unroll and one backward pass), and
+        # the clipping norm from the gradient it formed rather than from another pass.
+        both = alg.estimator.gradients(
+            params.cell, acted.estimator, jnp.stack([to_features, to_features_entropy])
+        )
+        grad_cell, grad_cell_entropy = (jax.tree.map(lambda g, i=i: g[i], both) for i in (0, 1))
+    else:
+        grad_cell = alg.estimator.gradient(params.cell, acted.estimator, to_features)
+        grad_cell_entropy = alg.estimator.gradient(
+            params.cell, acted.estimator, to_features_entropy
+        )
     if alg.max_grad_norm is not None:
         # Clip before the traces; δ still scales the traces' sum, so TD keeps its fixed point.
         # The estimator gives the cell's part of the norm (RFLO without forming Ĵᵀc).
         norm_squared = optax.tree.norm((grad_value, grad_log_prob), squared=True)
-        norm_squared += alg.estimator.gradient_norm_squared(
-            params.cell, acted.estimator, to_features
-        )
+        if alg.estimator.shares_cotangent_work:
+            norm_squared += optax.tree.norm(grad_cell, squared=True)
+        else:
+            norm_squared += alg.estimator.gradient_norm_squared(
+                params.cell, acted.estimator, to_features
+            )
         factor = _clip_factor(norm_squared, alg.max_grad_norm)
         grad_value, grad_log_prob, grad_cell = jax.tree.map(
             lambda g: factor * g, (grad_value, grad_log_prob, grad_cell)

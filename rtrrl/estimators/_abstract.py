@@ -7,8 +7,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
+from .._types import Array, Features, Float, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
+from ._common import check_cotangents
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -36,6 +37,11 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     - ``est.gradient_norm_squared(cell, state, cotangent)``: ``‖gradient(...)‖₂²`` (the learner's
       gradient clipping needs it every step). The default forms the gradient; an estimator
       whose gradient has structure overrides it to skip that (`RFLO`).
+    - ``grads = est.gradients(cell, state, cotangents)``: `gradient` for each row of a stacked
+      ``(K, features)`` cotangent, every leaf with a leading ``K`` axis. The default calls
+      `gradient` once per row; an estimator that can share work between the rows overrides it
+      and sets ``shares_cotangent_work = True`` (`TruncatedBPTT`: one forward unroll for all
+      rows), and `rtrrl.RTRRL` then asks for all its cotangents in one call.
 
     All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
 
@@ -61,6 +67,11 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     stochastic: ClassVar[bool] = False
     """Whether ``init`` and ``step`` draw random numbers (and so need their ``key``)."""
 
+    shares_cotangent_work: ClassVar[bool] = False
+    """Whether `gradients` costs less than one `gradient` per cotangent. Learners call
+    `gradients` once for all their cotangents (and take the clipping norm from the gradient it
+    formed) only when it does; otherwise they keep one `gradient` call per cotangent."""
+
     @abc.abstractmethod
     def init(
         self, cell: AbstractCell, hidden: Hidden, x: Input, *, key: PRNGKey | None = None
@@ -82,6 +93,18 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     @abc.abstractmethod
     def gradient(self, cell: AbstractCell, state: _State, cotangent: Features) -> Grads:
         """Estimated ``(d output(h_t) / dθ)ᵀ · cotangent``, shaped like the cell's parameters."""
+
+    def gradients(
+        self, cell: AbstractCell, state: _State, cotangents: Float[Array, "rows features"]
+    ) -> Grads:
+        """`gradient` for each row of `cotangents` (``(K, features)``), stacked: a PyTree shaped
+        like ``eqx.filter(cell, eqx.is_inexact_array)`` with a leading ``K`` axis on each leaf.
+
+        The default calls `gradient` once per row, so its rows equal `gradient`'s exactly.
+        """
+        check_cotangents(self, "gradients", cell, cotangents)
+        rows = [self.gradient(cell, state, row) for row in cotangents]
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
 
     def gradient_norm_squared(
         self, cell: AbstractCell, state: _State, cotangent: Features

@@ -40,6 +40,19 @@ def check_cotangent(estimator: eqx.Module, method: str, cell: AbstractCell, cota
     cell.check_features(cotangent, name="cotangent", caller=caller)
 
 
+def check_cotangents(
+    estimator: eqx.Module, method: str, cell: AbstractCell, cotangents: Any
+) -> None:
+    """Stacked cotangents have shape ``(K, cell.feature_size)`` with ``K >= 1`` (else a
+    `ValueError` naming ``Estimator.method``)."""
+    shape = jnp.shape(cotangents)
+    if len(shape) != 2 or shape[0] < 1 or shape[1] != cell.feature_size:
+        raise ValueError(
+            f"{type(estimator).__name__}.{method}: `cotangents` must have shape (K, "
+            f"{cell.feature_size}) (K >= 1 rows of the cell's features), got {shape}."
+        )
+
+
 def require_real_params(estimator: eqx.Module, cell: AbstractCell) -> None:
     """Generic estimators flatten the parameters into one real vector."""
     leaves = jax.tree.leaves(eqx.filter(cell, eqx.is_inexact_array))

@@ -279,6 +279,34 @@ def test_gradient_norm_squared_is_the_gradients_norm(estimator_name, cell_name):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize(("estimator_name", "cell_name"), [("tbptt-3", "ctrnn"), ("rflo", "ctrnn")])
+def test_gradients_equal_stacked_gradient_calls(
+    estimator_name, cell_name, without_runtime_type_checks
+):
+    """``gradients`` on ``(K, features)`` cotangents is `gradient` row by row, stacked: TBPTT's
+    shared pass (two valid steps in a window of three), RFLO's default per-row loop."""
+    estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
+    xs, cs = data(cell, seed=3)
+    hidden = cell.init_hidden()
+    state = estimator.init(cell, hidden, xs[0])
+    for t in range(2):
+        hidden, state = estimator.step(cell, hidden, xs[t], state)
+
+    @jax.jit
+    def both(state, cotangents):
+        rows = [estimator.gradient(cell, state, c) for c in cotangents]
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+        return estimator.gradients(cell, state, cotangents), stacked
+
+    assert estimator.shares_cotangent_work == estimator_name.startswith("tbptt")
+    got, expected = both(state, cs[:2])
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        assert g.shape == e.shape and g.shape[0] == 2
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match=r"gradients: `cotangents` must have shape \(K, 4\)"):
+        estimator.gradients(cell, state, cs[0])
+
+
 def test_reset_mid_sequence_equals_a_fresh_start():
     """`jnp.where` between a fresh and a stepped state restarts the estimator cleanly."""
     estimator, cell = TruncatedBPTT(3), make_cell("ctrnn")
