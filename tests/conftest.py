@@ -40,9 +40,23 @@ def _release_compiled_programs():
     jax.clear_caches()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _optimized_module(request):
+    """A module marked `optimized` (``pytestmark``) compiles as users do (`_fast_compile`),
+    its module-scoped fixtures included (they are built after this one)."""
+    marks = getattr(request.module, "pytestmark", [])
+    if not any(
+        mark.name == "optimized" for mark in (marks if isinstance(marks, list) else [marks])
+    ):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch, as_users_compile_here(monkeypatch):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _optimized_compilation(request, monkeypatch):
-    """Tests marked `optimized` (long training runs) compile as users do (`_fast_compile`)."""
+    """A test marked `optimized` compiles as users do (`_fast_compile`)."""
     if request.node.get_closest_marker("optimized") is None:
         yield
     else:

@@ -9,6 +9,11 @@ import pytest
 from rtrrl import prng
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
 
+# Compares two different programs (batched and unbatched, traced and constant, ...) bit for bit
+# or to 1e-12: XLA's unoptimised float64 kernels, which the rest of the suite compiles with,
+# differ between such programs by ~1e-8 (tests/_fast_compile.py).
+pytestmark = pytest.mark.optimized
+
 DRAWS = {
     "split": lambda k: jax.random.key_data(jax.random.split(k, 5)),
     "split 2-d": lambda k: jax.random.key_data(jax.random.split(k, (2, 3))),

@@ -28,6 +28,11 @@ from rtrrl.cells import CTRNN
 from rtrrl.estimators import RFLO
 from rtrrl.training import METRIC_COLUMNS, train
 
+# Compares two different programs (batched and unbatched, traced and constant, ...) bit for bit
+# or to 1e-12: XLA's unoptimised float64 kernels, which the rest of the suite compiles with,
+# differ between such programs by ~1e-8 (tests/_fast_compile.py).
+pytestmark = pytest.mark.optimized
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _compilation_cache(tmp_path_factory):

@@ -26,6 +26,11 @@ from rtrrl.training import LoopConfig
 from rtrrl.training._devices import make_mesh
 from rtrrl.training._loop import _state_specs
 
+# Compares two different programs (batched and unbatched, traced and constant, ...) bit for bit
+# or to 1e-12: XLA's unoptimised float64 kernels, which the rest of the suite compiles with,
+# differ between such programs by ~1e-8 (tests/_fast_compile.py).
+pytestmark = pytest.mark.optimized
+
 WORKER = Path(__file__).with_name("_devices_worker.py")
 ROOT = Path(__file__).parents[2]  # the subprocesses import this tree's rtrrl
 CURVES = ("eval_returns", "train_returns", "td_errors")

@@ -12,6 +12,11 @@ from rtrrl.training import train, train_swept
 from rtrrl.training._sweep import SweptState
 from tests._training_helpers import TINY, RewardTurnsNaN, leaves
 
+# Compares two different programs (batched and unbatched, traced and constant, ...) bit for bit
+# or to 1e-12: XLA's unoptimised float64 kernels, which the rest of the suite compiles with,
+# differ between such programs by ~1e-8 (tests/_fast_compile.py).
+pytestmark = pytest.mark.optimized
+
 STEPS = 1500  # three evaluations of 500 steps
 BASE = {**TINY, "steps": STEPS, "seeds": 2, "lr_decay": "none"}
 GRID = [

@@ -32,6 +32,11 @@ from rtrrl.training import (
     train,
 )
 
+# Compares two different programs (batched and unbatched, traced and constant, ...) bit for bit
+# or to 1e-12: XLA's unoptimised float64 kernels, which the rest of the suite compiles with,
+# differ between such programs by ~1e-8 (tests/_fast_compile.py).
+pytestmark = pytest.mark.optimized
+
 STEPS = 4 * EVAL_EVERY
 
 
