@@ -16,17 +16,23 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="needs POSIX signals")
     [(signal.SIGINT, KeyboardInterrupt, 130), (signal.SIGTERM, Terminated, 143)],
 )
 def test_a_signal_is_raised_at_the_next_check_not_where_it_arrives(signum, raised, code, capfd):
-    before = signal.getsignal(signum)
-    with StopRequests() as stops:
-        # Raised in this thread, so Python runs the handler before the next line: `os.kill`
-        # may deliver it to another thread (pytest-xdist's), and the main thread then runs
-        # the handler a few bytecodes later (once after the assertion, in a full run).
-        signal.raise_signal(signum)  # nothing raised here: only recorded
-        assert stops.signum == signum
-        with pytest.raises(raised) as error:
-            stops.check()
-    assert getattr(error.value, "exit_code", 130) == code
-    assert signal.getsignal(signum) is before  # the handlers are put back
+    # A background job of a non-interactive shell (CI, `make test &`) starts with SIGINT
+    # ignored, and `StopRequests` leaves an ignored signal alone (tested below): give the
+    # signal Python's usual handler for this test.
+    usual = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+    original = signal.signal(signum, usual)
+    try:
+        with StopRequests() as stops:
+            # Raised in this thread, so Python runs the handler before the next line (`os.kill`
+            # may deliver it to another thread, and the main thread runs the handler later).
+            signal.raise_signal(signum)  # nothing raised here: only recorded
+            assert stops.signum == signum
+            with pytest.raises(raised) as error:
+                stops.check()
+        assert getattr(error.value, "exit_code", 130) == code
+        assert signal.getsignal(signum) is usual  # the handlers are put back
+    finally:
+        signal.signal(signum, original)
     assert "stopping as soon as the current compilation or chunk ends" in capfd.readouterr().err
 
 
