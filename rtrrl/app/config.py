@@ -26,7 +26,7 @@ from ..agent import ReturnRMS
 from ..algorithms import PPO, RTRRL
 from ..cells import CTRNN, AbstractCell
 from ..estimators import AbstractGradientEstimator, IncompatibleCellError
-from ..training import LoopConfig, check_envs_divide, check_seeds_divide
+from ..training import LoopConfig, check_device_split
 from .memory import check_memory
 from .options import parse_env_options, yaml_value
 from .parts import (
@@ -256,13 +256,7 @@ class TrainConfig:
                 )
         if isinstance(self.devices, int):
             _check("devices", self.devices, lambda v: v >= 1, "an integer >= 1 or all")
-            check_seeds_divide(self.seeds, self.devices, self.env_devices)
-        check_envs_divide(self.num_envs, self.env_devices)
-        if self.env_devices > 1 and self.devices is None:
-            raise ValueError(
-                f"`env_devices` (--env-devices) = {self.env_devices} needs --devices: pass a "
-                f"multiple of {self.env_devices}, or all."
-            )
+        check_device_split(self.seeds, self.num_envs, self.devices, self.env_devices)
         if self.eval_steps is not None:
             _check("eval_steps", self.eval_steps, lambda v: v >= 1, ">= 1 (or None)")
         if self.patience is not None:

@@ -27,6 +27,7 @@ from ._records import (
     NonFiniteError as NonFiniteError,
     TrainProgress as TrainProgress,
     TrainResult as TrainResult,
+    check_device_split as check_device_split,
     check_envs_divide as check_envs_divide,
     check_seeds_divide as check_seeds_divide,
 )

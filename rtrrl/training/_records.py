@@ -128,24 +128,31 @@ class LoopConfig:
                 raise ValueError(f"`{name}` must be >= 1 (or None), got {value!r}.")
         if self.env_devices < 1:
             raise ValueError(f"`env_devices` must be an integer >= 1, got {self.env_devices!r}.")
-        if isinstance(self.devices, int):
-            if self.devices < 1:
-                raise ValueError(
-                    f"`devices` must be an integer >= 1 or 'all', got {self.devices!r}."
-                )
-            check_seeds_divide(self.num_seeds, self.devices, self.env_devices)
-        check_envs_divide(self.num_envs, self.env_devices)
-        if self.env_devices > 1 and self.devices is None:
-            raise ValueError(
-                f"`env_devices` (--env-devices) = {self.env_devices} needs `devices` "
-                f"(--devices): pass a multiple of {self.env_devices}, or 'all'."
-            )
+        if isinstance(self.devices, int) and self.devices < 1:
+            raise ValueError(f"`devices` must be an integer >= 1 or 'all', got {self.devices!r}.")
+        check_device_split(self.num_seeds, self.num_envs, self.devices, self.env_devices)
         if self.seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ValueError(
                 f"`target_return` must be a finite number (or None), got {self.target_return!r}."
             )
+
+
+def check_device_split(
+    num_seeds: int, num_envs: int, devices: int | str | None, env_devices: int
+) -> None:
+    """A `ValueError` naming the flags unless `devices` (a count; ``"all"`` and unset are
+    checked once the devices are known) and `env_devices` split the seeds and each seed's
+    environments evenly, and `env_devices` comes with `devices`."""
+    if isinstance(devices, int):
+        check_seeds_divide(num_seeds, devices, env_devices)
+    check_envs_divide(num_envs, env_devices)
+    if env_devices > 1 and devices is None:
+        raise ValueError(
+            f"`env_devices` (--env-devices) = {env_devices} needs `devices` "
+            f"(--devices): pass a multiple of {env_devices}, or 'all'."
+        )
 
 
 def check_seeds_divide(num_seeds: int, devices: int, env_devices: int = 1) -> None:
