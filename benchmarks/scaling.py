@@ -249,8 +249,10 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         virtual = (
-            " The devices of the `devices` part are virtual CPU devices that share the same "
-            "cores: they show the cost of splitting the seeds, not a speed-up."
+            " The devices of the `devices` part are virtual CPU devices that share this "
+            "machine's cores, each running its share of the seeds on a thread of its own: up to "
+            "the core count they can use cores that one device's small kernels leave idle, and "
+            "beyond it they only add the cost of splitting."
             if machine["device"].lower() == "cpu"
             else ""
         )
