@@ -14,13 +14,13 @@ test_snap1.py, one process: 94 s of CPU with JAX's defaults, 49 s with both, abo
 with either alone). Both are set in the environment before JAX starts, so `rtrrl`
 subprocesses that tests start inherit them, and a test comparing a subprocess's numbers
 with its own bit for bit compares programs compiled alike. Unoptimised code runs about 5x
-slower, so the tests that train for long (marker ``optimized``: the learning checks and the
-pages of the docs, which run as users run them) compile with JAX's defaults. Numbers differ
-from the defaults' by float rounding only; ``tools/bit_identity.sh`` compares training runs
-compiled as users compile them.
+slower, so the tests that train for long (marker ``optimized``: the learning checks, and the
+tests that compare two different programs bit for bit) compile with JAX's defaults. Numbers
+differ from the defaults' by float rounding only; ``tools/bit_identity.sh`` compares training
+runs compiled as users compile them.
 """
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 
 import pytest
@@ -36,17 +36,6 @@ def switch_on(environ: MutableMapping[str, str]) -> None:
     flags = environ.get("XLA_FLAGS", "")
     if "xla_cpu_use_fusion_emitters" not in flags:
         environ["XLA_FLAGS"] = f"{flags} {EMITTER_FLAG}".strip()
-
-
-def as_users_compile(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of `environ` without the suite's two settings: what a user's process sees."""
-    env = {k: v for k, v in environ.items() if k != DISABLE_VARIABLE}
-    flags = " ".join(f for f in env.get("XLA_FLAGS", "").split() if f != EMITTER_FLAG)
-    if flags:
-        env["XLA_FLAGS"] = flags
-    else:
-        env.pop("XLA_FLAGS", None)
-    return env
 
 
 @contextmanager
