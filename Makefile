@@ -22,11 +22,12 @@ demo: $(STAMP)
 # The tests run in TEST_WORKERS processes (pytest-xdist), each test file on one worker so
 # that a file's shared fixtures are built once; every worker runs XLA on one thread
 # (tests/conftest.py), so two workers keep both cores of a 2-core machine busy. The 25
-# slowest tests are listed at the end: where the time goes.
+# slowest tests, and the 25 that spent the most time in XLA compilation (with the count of
+# compilations), are listed at the end: where the time goes (tests/_compile_report.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 --compile-report=25
 
 # The development loop: the estimator-agreement tests and the library's unit tests, no
 # training runs, no environments' agreement suites, no docs build.

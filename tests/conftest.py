@@ -20,6 +20,7 @@ switch_on(os.environ)
 import jax  # noqa: E402  (after PJRT_NPROC, which JAX reads when its backend starts)
 import jaxtyping  # noqa: E402
 import pytest  # noqa: E402
+from _compile_report import pytest_addoption, pytest_configure  # noqa: E402, F401  (hooks)
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
