@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from .._types import Array, Features, Float, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
-from ._common import check_cotangents
+from ._common import check_cotangents, stack_rows
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
@@ -104,7 +104,7 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
         """
         check_cotangents(self, "gradients", cell, cotangents)
         rows = [self.gradient(cell, state, row) for row in cotangents]
-        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+        return stack_rows(rows)
 
     def gradient_norm_squared(
         self, cell: AbstractCell, state: _State, cotangent: Features

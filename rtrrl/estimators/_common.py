@@ -53,6 +53,11 @@ def check_cotangents(
         )
 
 
+def stack_rows(rows: list[Any]) -> Any:
+    """Per-row gradients (PyTrees of one structure) stacked leafwise: a leading ``K`` axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+
+
 def require_real_params(estimator: eqx.Module, cell: AbstractCell) -> None:
     """Generic estimators flatten the parameters into one real vector."""
     leaves = jax.tree.leaves(eqx.filter(cell, eqx.is_inexact_array))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from .._types import Array, Features, Float, Grads, Hidden, Input, Int, PRNGKey, Shaped
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
-from ._common import check_cotangent, check_cotangents, check_step_inputs
+from ._common import check_cotangent, check_cotangents, check_step_inputs, stack_rows
 
 _UNROLL = 8
 """Steps of the window's loop unrolled into straight-line code: a scan over 8 steps costs its
@@ -159,4 +159,4 @@ class TruncatedBPTT(AbstractGradientEstimator[TruncatedBPTTState]):
         # environments the vmapped form became a batched matrix product that XLA:CPU ran far
         # slower (TBPTT(8)'s learner at batch 64: 780 µs per step against 483 µs this way).
         rows = [vjp_params((deltas[k], cotangents[k]))[0] for k in range(cotangents.shape[0])]
-        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *rows)
+        return stack_rows(rows)
