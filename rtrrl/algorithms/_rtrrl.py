@@ -266,7 +266,12 @@ class RTRRL(AbstractAlgorithm):
             )  # fmt: skip
 
         learned = jax.vmap(learn)(state.envs, acted, reward, info)
-        descent = phases.descent(gather_envs(learned.directions), num_envs)
+        entropy_terms = None  # (Ĵ_t, g_H) of every environment, for the estimator's batch mean
+        if learned.entropy_cotangent is not None:
+            entropy_terms = gather_envs((acted.estimator, learned.entropy_cotangent))
+        descent = phases.descent(
+            self, params, gather_envs(learned.directions), num_envs, *(entropy_terms or ())
+        )
         new_params, opt_state = apply_optimizer(self, params, descent, state.opt_state)
         td_error = gather_envs(learned.td_error)
         average_reward = state.average_reward

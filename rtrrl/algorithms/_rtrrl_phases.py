@@ -8,7 +8,8 @@
 4. `td_error`: ``δ = r - r̄ + γ (1 - terminated) v_{t+1} - v_t``;
 5. `step_gradients`: ``∇v̂``, ``∇ log π``, ``∇H`` and the cell's ``Ĵᵀ(...)``, clipped together;
 6. `traces_and_directions`: the eligibility traces and the ascent directions;
-7. (batch) `descent`: the batch mean of the directions, negated, for the optimiser;
+7. (batch) `descent`: the batch mean of the directions, negated, for the optimiser (with the
+   cell's entropy term formed over the batch by the estimator, where it can do so cheaply);
 8. `next_carry`: episode ends restart the memory.
 
 They are module-level functions of the learner ``alg`` (an `RTRRL`) so that each can be read,
@@ -159,18 +160,25 @@ def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGrad
         matrix_actor.T @ actor.readout_error(error_log_prob)
     )
     to_features_entropy = matrix_actor.T @ actor.readout_error(error_entropy)
+    # An estimator that forms batch means cheaply gets the entropy term over the whole batch
+    # at once (`descent`): here it only hands on the cotangent g_H.
+    entropy_in_batch = alg.estimator.batches_gradient_mean(params.cell)
+    entropy_cotangent = to_features_entropy if entropy_in_batch else None
+    grad_cell_entropy = None
     if alg.estimator.shares_cotangent_work:
-        # One call for both cotangents (TruncatedBPTT: one unroll and one backward pass), and
+        # One call for all cotangents (TruncatedBPTT: one unroll and one backward pass), and
         # the clipping norm from the gradient it formed rather than from another pass.
-        both = alg.estimator.gradients(
-            params.cell, acted.estimator, jnp.stack([to_features, to_features_entropy])
-        )
-        grad_cell, grad_cell_entropy = (jax.tree.map(lambda g, i=i: g[i], both) for i in (0, 1))
+        rows = [to_features] if entropy_in_batch else [to_features, to_features_entropy]
+        stacked = alg.estimator.gradients(params.cell, acted.estimator, jnp.stack(rows))
+        grad_cell = jax.tree.map(lambda g: g[0], stacked)
+        if not entropy_in_batch:
+            grad_cell_entropy = jax.tree.map(lambda g: g[1], stacked)
     else:
         grad_cell = alg.estimator.gradient(params.cell, acted.estimator, to_features)
-        grad_cell_entropy = alg.estimator.gradient(
-            params.cell, acted.estimator, to_features_entropy
-        )
+        if not entropy_in_batch:
+            grad_cell_entropy = alg.estimator.gradient(
+                params.cell, acted.estimator, to_features_entropy
+            )
     if alg.max_grad_norm is not None:
         # Clip before the traces; δ still scales the traces' sum, so TD keeps its fixed point.
         # The estimator gives the cell's part of the norm (RFLO without forming Ĵᵀc).
@@ -185,7 +193,9 @@ def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGrad
         grad_value, grad_log_prob, grad_cell = jax.tree.map(
             lambda g: factor * g, (grad_value, grad_log_prob, grad_cell)
         )
-    return StepGradients(grad_value, grad_log_prob, grad_entropy, grad_cell, grad_cell_entropy)
+    return StepGradients(
+        grad_value, grad_log_prob, grad_entropy, grad_cell, grad_cell_entropy, entropy_cotangent
+    )
 
 
 def traces_and_directions(
@@ -199,7 +209,8 @@ def traces_and_directions(
     """The eligibility traces after this step, and the ascent directions they give.
 
     ``e ← γλ e + g`` for each of critic, actor and cell (the critic's trace may be dutch);
-    directions ``δ e_C`` (or the dutch form), ``δ e_A + η_H ∇H`` and ``δ e_R + η_H Ĵᵀ g_H``.
+    directions ``δ e_C`` (or the dutch form), ``δ e_A + η_H ∇H`` and ``δ e_R + η_H Ĵᵀ g_H``
+    (``δ e_R`` alone when the estimator adds ``Ĵᵀ g_H`` over the batch: see `descent`).
     """
     # A new episode's traces start here (the lazy reset of `next_carry`).
     traces = tree_where(carry.episode_start, fresh_traces(alg, params), carry.traces)
@@ -211,13 +222,11 @@ def traces_and_directions(
     )
     cell = alg.cell_trace.update(traces.cell, grads.cell, alg.gamma * alg.lambda_cell, alg.lr_cell)
     no_value = jnp.zeros_like(value)  # the actor's and cell's traces have no value correction
+    cell_direction = alg.cell_trace.direction(cell, grads.cell, delta, no_value, no_value)
+    if grads.cell_entropy is not None:
+        cell_direction = _combination(cell_direction, 1.0, grads.cell_entropy, alg.eta_entropy)
     directions = AgentParams(
-        cell=_combination(
-            alg.cell_trace.direction(cell, grads.cell, delta, no_value, no_value),
-            1.0,
-            grads.cell_entropy,
-            alg.eta_entropy,
-        ),
+        cell=cell_direction,
         actor=_combination(
             alg.actor_trace.direction(actor, grads.log_prob, delta, no_value, no_value),
             1.0,
@@ -247,7 +256,7 @@ def learn(
     )
     grads = step_gradients(alg, params, matrices, acted)
     traces, directions = traces_and_directions(alg, params, carry, grads, delta, acted.value)
-    return Learned(directions, traces, delta, value_next)
+    return Learned(directions, traces, delta, value_next, grads.entropy_cotangent)
 
 
 def batch_mean(tree: PyTree[Any], num_envs: int) -> PyTree[Any]:
@@ -266,9 +275,28 @@ def batch_mean(tree: PyTree[Any], num_envs: int) -> PyTree[Any]:
     return jax.tree.map(mean, tree)
 
 
-def descent(directions: AgentParams, num_envs: int) -> AgentParams:
-    """The optimiser's descent direction: minus the batch mean of the ascent directions."""
-    return jax.tree.map(jnp.negative, batch_mean(directions, num_envs))
+def descent(
+    alg,
+    params: AgentParams,
+    directions: AgentParams,
+    num_envs: int,
+    estimator_states: PyTree[Any] = None,
+    entropy_cotangents: Float[Array, "envs features"] | None = None,
+) -> AgentParams:
+    """The optimiser's descent direction: minus the batch mean of the ascent directions.
+
+    With `entropy_cotangents` (the ``g_H`` of every environment, when the estimator forms
+    batch means itself and the cell's directions leave out their entropy term), the cell's
+    mean gains ``η_H · mean_b Ĵ_bᵀ g_{H,b}`` from ``alg.estimator.mean_gradient`` over
+    `estimator_states` (every environment's ``Ĵ_t``).
+    """
+    mean = batch_mean(directions, num_envs)
+    if entropy_cotangents is not None:
+        entropy = alg.estimator.mean_gradient(params.cell, estimator_states, entropy_cotangents)
+        mean = eqx.tree_at(
+            lambda p: p.cell, mean, _combination(mean.cell, 1.0, entropy, alg.eta_entropy)
+        )
+    return jax.tree.map(jnp.negative, mean)
 
 
 def next_carry(

@@ -94,21 +94,29 @@ class StepGradients(eqx.Module):
     (cell-shaped), where ``g`` are the heads' output errors carried to the features by the
     feedback matrices. ``value``, ``log_prob`` and ``cell`` are clipped together to the
     learner's ``max_grad_norm``.
+
+    When the estimator forms batch means of its gradients itself
+    (``estimator.batches_gradient_mean(cell)``), ``cell_entropy`` is ``None`` and
+    ``entropy_cotangent`` holds ``g_H``: the learner asks the estimator for the batch mean of
+    ``Ĵ_tᵀ g_H`` over all environments at once. Otherwise ``entropy_cotangent`` is ``None``.
     """
 
     value: PyTree[Any]
     log_prob: PyTree[Any]
     entropy: PyTree[Any]
     cell: PyTree[Any]
-    cell_entropy: PyTree[Any]
+    cell_entropy: PyTree[Any] | None
+    entropy_cotangent: Float[Array, " features"] | None = None
 
 
 class Learned(eqx.Module):
     """What the *learn* phases leave for one environment: the ascent ``directions`` (shaped
     like the trainable `AgentParams`), the new ``traces``, the TD error ``δ`` and the
-    bootstrap value ``v_{t+1}``."""
+    bootstrap value ``v_{t+1}``; ``entropy_cotangent`` as in `StepGradients` (the cell's
+    direction then leaves out the entropy term, which the batch mean adds)."""
 
     directions: AgentParams
     traces: Traces
     td_error: Scalar
     value_next: Scalar
+    entropy_cotangent: Float[Array, " features"] | None = None

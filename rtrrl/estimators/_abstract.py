@@ -42,6 +42,12 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
       `gradient` once per row; an estimator that can share work between the rows overrides it
       and sets ``shares_cotangent_work = True`` (`TruncatedBPTT`: one forward unroll for all
       rows), and `rtrrl.RTRRL` then asks for all its cotangents in one call.
+    - ``grads = est.mean_gradient(cell, states, cotangents)``: the mean of `gradient` over a
+      batch, ``(1/B) Σ_b gradient(cell, states_b, c_b)``, for states and ``(B, features)``
+      cotangents with a leading batch axis ``B``. The default vmaps `gradient` and averages;
+      an estimator that forms the mean more cheaply says so in `batches_gradient_mean` (LocalMSE
+      on a CTRNN: one GEMM instead of ``B`` outer products), and `rtrrl.RTRRL` then asks it for
+      the batch mean of the entropy term instead of one gradient per environment.
 
     All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
 
@@ -105,6 +111,26 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
         check_cotangents(self, "gradients", cell, cotangents)
         rows = [self.gradient(cell, state, row) for row in cotangents]
         return stack_rows(rows)
+
+    def batches_gradient_mean(self, cell: AbstractCell) -> bool:
+        """Whether `mean_gradient` for `cell` costs less than one `gradient` per batch row
+        (the default's cost). Learners form a batch mean of gradients through `mean_gradient`
+        only when it does, so that everyone else's updates keep their order of additions."""
+        del cell
+        return False
+
+    def mean_gradient(
+        self, cell: AbstractCell, state: _State, cotangents: Float[Array, "batch features"]
+    ) -> Grads:
+        """``(1/B) Σ_b gradient(cell, state_b, cotangents_b)``: `state` is a batch of states (a
+        leading axis ``B`` on every leaf, as `jax.vmap` of `init` makes) and `cotangents` has
+        shape ``(B, features)``. A PyTree shaped like ``eqx.filter(cell, eqx.is_inexact_array)``.
+
+        The default vmaps `gradient` over the batch and takes the mean of each leaf.
+        """
+        check_cotangents(self, "mean_gradient", cell, cotangents)
+        grads = jax.vmap(self.gradient, in_axes=(None, 0, 0))(cell, state, cotangents)
+        return jax.tree.map(lambda leaf: jnp.mean(leaf, axis=0), grads)
 
     def gradient_norm_squared(
         self, cell: AbstractCell, state: _State, cotangent: Features

@@ -69,6 +69,11 @@ class Kernel:
       ``eqx.filter(cell, eqx.is_inexact_array)``.
     - ``gradient_norm_squared(cell, state, c) -> scalar`` (optional): ``‖gradient(cell, state,
       c)‖₂²`` without forming the gradient. `None` (the default) forms it.
+    - ``mean_gradient(cell, states, cs) -> grads`` (optional): ``(1/B) Σ_b gradient(cell,
+      states_b, cs_b)`` for a batch of states (leading axis ``B`` on every leaf) and
+      cotangents ``(B, features)``, when the batch mean has a cheaper form than ``B``
+      gradients (a GEMM, say). `None` (the default): the estimator vmaps `gradient`, and
+      learners keep one gradient per environment.
 
     The estimator checks the shapes of ``hidden``, ``x`` and ``c`` before calling a kernel.
     """
@@ -78,6 +83,7 @@ class Kernel:
     step: Callable[[Any, Any, Any, Any], tuple[Any, Any]]
     gradient: Callable[[Any, Any, Any], Any]
     gradient_norm_squared: Callable[[Any, Any, Any], Any] | None = None
+    mean_gradient: Callable[[Any, Any, Any], Any] | None = None
 
 
 _KERNELS: dict[tuple[str, type[AbstractCell]], Kernel] = {}

@@ -5,10 +5,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import equinox as eqx
 
-from .._types import Features, Grads, Hidden, Input, PRNGKey, Scalar
+from .._types import Array, Features, Float, Grads, Hidden, Input, PRNGKey, Scalar
 from ..cells import AbstractCell
 from ._abstract import AbstractGradientEstimator
-from ._common import check_cotangent, check_step_inputs
+from ._common import check_cotangent, check_cotangents, check_step_inputs
 from ._registry import Kernel, find_kernel
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
     the estimator and the cell. The state is the kernel's (``kernel.state_type``).
 
     `init` first checks that a kernel serves the cell, then the shapes of ``hidden`` and
-    ``x``; `step`, `gradient` and `gradient_norm_squared` check their inputs' shapes, then
-    that ``state`` is the kernel's state (a `TypeError` otherwise: a state made by another
+    ``x``; `step`, `gradient`, `gradient_norm_squared` and `mean_gradient` check their
+    inputs' shapes, then that ``state`` is the kernel's state (a `TypeError` otherwise: a state made by another
     estimator or for another cell). The lookups are Python on types: under `jax.jit` they run
     once, while tracing.
     """
@@ -90,3 +90,17 @@ class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
         if kernel.gradient_norm_squared is None:
             return super().gradient_norm_squared(cell, state, cotangent)
         return kernel.gradient_norm_squared(cell, state, cotangent)
+
+    def batches_gradient_mean(self, cell: AbstractCell) -> bool:
+        """Whether the kernel for `cell` has its own ``mean_gradient``."""
+        return self.kernel(cell).mean_gradient is not None
+
+    def mean_gradient(
+        self, cell: AbstractCell, state: _State, cotangents: Float[Array, "batch features"]
+    ) -> Grads:
+        """The kernel's ``mean_gradient``, or the mean of the vmapped `gradient` if it has none."""
+        check_cotangents(self, "mean_gradient", cell, cotangents)
+        kernel = self._kernel_for_state("mean_gradient", cell, state)
+        if kernel.mean_gradient is None:
+            return super().mean_gradient(cell, state, cotangents)
+        return kernel.mean_gradient(cell, state, cotangents)

@@ -69,7 +69,7 @@ from _rtrrl_reference import (
 from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
 from rtrrl.cells import Identity
-from rtrrl.estimators import RFLO, RTRL, Frozen
+from rtrrl.estimators import RFLO, RTRL, Frozen, LocalMSE
 from rtrrl.heads import Backprop, CategoricalActor, Critic, FeedbackAlignment, GaussianActor
 from rtrrl.traces import DutchTrace
 
@@ -195,14 +195,22 @@ def test_linear_td_with_dutch_trace_is_true_online_td():
 # --------------------------------------------------------------------------- one update
 
 
-@pytest.mark.parametrize("feedback", ["backprop", "alignment"])
-def test_update_is_batch_mean_of_directions(feedback):
+@pytest.mark.parametrize(
+    ("feedback", "estimator"),
+    [("backprop", RFLO()), ("alignment", RFLO()), ("backprop", LocalMSE())],
+    ids=["backprop", "alignment", "backprop-localmse"],
+)
+def test_update_is_batch_mean_of_directions(feedback, estimator):
     """``optax.sgd(1.0)``, two environments: every parameter moves by the mean of the two
-    reference directions (RFLO is exact on an episode's first step: there is no history);
-    fixed feedback matrices stay what `FeedbackAlignment.init` drew, step after step."""
+    reference directions (RFLO and LocalMSE are exact on an episode's first step: there is no
+    history; LocalMSE adds the cell's entropy term over the batch, `mean_gradient`); fixed
+    feedback matrices stay what `FeedbackAlignment.init` drew, step after step."""
     env = Toy(end_at=3)
     fb = Backprop() if feedback == "backprop" else FeedbackAlignment(key=jax.random.key(14))
-    alg = make_rtrrl(ctrnn(env), feedback=fb, optimizer=PLAIN, actor=categorical())
+    alg = make_rtrrl(
+        ctrnn(env), feedback=fb, optimizer=PLAIN, actor=categorical(), estimator=estimator
+    )
+    assert alg.estimator.batches_gradient_mean(alg.cell) == isinstance(estimator, LocalMSE)
     state = jit_init(alg, env, jax.random.key(1), 2)
     assert not np.allclose(state.envs.obs[0], state.envs.obs[1])
     new, _ = jit_step(alg, state, env, jax.random.key(2))

@@ -307,6 +307,55 @@ def test_gradients_equal_stacked_gradient_calls(
         estimator.gradients(cell, state, cs[0])
 
 
+@pytest.mark.parametrize(
+    ("estimator_name", "cell_name"),
+    [
+        ("local-mse", "ctrnn"),
+        ("local-mse", "ctrnn-sparse"),
+        ("local-mse", "ctrnn-ncp"),
+        ("local-mse", "lru"),
+        ("rflo", "ctrnn"),
+        ("rtrl", "lru"),
+        ("tbptt-3", "ctrnn"),
+    ],
+)
+def test_mean_gradient_is_the_batch_mean_of_gradient(
+    estimator_name, cell_name, without_runtime_type_checks
+):
+    """``mean_gradient`` over a batch of three states equals the mean of `gradient` row by
+    row: LocalMSE's GEMM on the CTRNNs (masks included), the vmapped default elsewhere; and
+    only the estimators with a cheaper batch mean say so (`batches_gradient_mean`)."""
+    estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
+    xs, cs = data(cell, seed=4, batch=(3,))
+
+    @jax.jit
+    def both(xs, cotangents):
+        def states_of(x):
+            hidden = cell.init_hidden()
+            state = estimator.init(cell, hidden, x[0])
+            for t in range(3):
+                hidden, state = estimator.step(cell, hidden, x[t], state)
+            return state
+
+        states = jax.vmap(states_of)(xs)
+        rows = [
+            estimator.gradient(cell, jax.tree.map(lambda s, b=b: s[b], states), cotangents[b])
+            for b in range(3)
+        ]
+        expected = jax.tree.map(lambda *leaves: sum(leaves) / 3, *rows)
+        return estimator.mean_gradient(cell, states, cotangents), expected, states
+
+    got, expected, states = both(xs, cs[:, 2])
+    assert jax.tree.structure(got) == jax.tree.structure(expected)
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        assert g.shape == e.shape and float(jnp.max(jnp.abs(e))) > 0.0
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-15)
+    cheaper = estimator_name == "local-mse" and cell_name.startswith("ctrnn")
+    assert estimator.batches_gradient_mean(cell) == cheaper
+    with pytest.raises(ValueError, match=r"mean_gradient: `cotangents` must have shape \(K, "):
+        estimator.mean_gradient(cell, states, cs[0, 2])
+
+
 def test_reset_mid_sequence_equals_a_fresh_start():
     """`jnp.where` between a fresh and a stepped state restarts the estimator cleanly."""
     estimator, cell = TruncatedBPTT(3), make_cell("ctrnn")

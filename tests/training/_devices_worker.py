@@ -3,8 +3,9 @@ count at start-up).
 
     python _devices_worker.py OUT CPU_DEVICES RUN [RUN ...] [--join ID COUNT ADDRESS]
 
-Each ``RUN`` is ``DEVICES,SEEDS,SEED[,ENV_DEVICES,NUM_ENVS]`` (``DEVICES``: a count, ``all``
-or ``none``, unset; by default 1 and 2) of the tiny CartPole-v1 learner; run ``i`` is saved to ``OUT/run<i>.npz`` (learning curves and
+Each ``RUN`` is ``DEVICES,SEEDS,SEED[,ENV_DEVICES,NUM_ENVS[,ESTIMATOR]]`` (``DEVICES``: a
+count, ``all`` or ``none``, unset; by default 1, 2 and the tiny config's estimator) of the tiny
+CartPole-v1 learner; run ``i`` is saved to ``OUT/run<i>.npz`` (learning curves and
 every final state leaf) by process 0. With ``--join`` the process is process ``ID`` of
 ``COUNT``, coordinated at ``ADDRESS``, through `rtrrl.training.initialize_distributed`.
 """
@@ -45,8 +46,12 @@ def leaf_array(x):
 
 for i, run in enumerate(runs):
     fields = run.split(",")
-    devices, seeds, seed, env_devices, num_envs = fields + ["1", "2"][len(fields) - 3 :]
+    devices, seeds, seed, env_devices, num_envs, estimator = (
+        fields + ["1", "2", ""][len(fields) - 3 :]
+    )
     config = tiny_config(seeds=int(seeds), seed=int(seed), num_envs=int(num_envs), steps=500)
+    if estimator:
+        config = dataclasses.replace(config, estimator=estimator)
     choice = {"none": None, "all": "all"}.get(devices, devices)
     loop = dataclasses.replace(
         config.loop(),

@@ -45,11 +45,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """``(one process, two processes)``: the saved runs of 8 seeds on 4 devices, of seeds 6-7
-    on one device (the block of the last device), and of seeds 6-7 on 4 devices with their 2
-    environments split over 2 devices each."""
+    on one device (the block of the last device), of seeds 6-7 on 4 devices with their 2
+    environments split over 2 devices each, and of the last two with LocalMSE, whose batch
+    mean of the entropy term gathers every environment's estimator state."""
     one, two = tmp_path_factory.mktemp("one"), tmp_path_factory.mktemp("two")
     address = f"127.0.0.1:{_free_port()}"
-    commands = [[str(one), "4", "4,8,0", "none,2,6", "4,2,6,2"]] + [
+    local_mse = ["none,2,6,1,2,local-mse", "4,2,6,2,2,local-mse"]
+    commands = [[str(one), "4", "4,8,0", "none,2,6", "4,2,6,2", *local_mse]] + [
         [str(two), "2", "all,8,0", "--join", str(i), "2", address] for i in range(2)
     ]
     env = os.environ | {
@@ -65,11 +67,11 @@ def runs(tmp_path_factory):
         _, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err[-3000:]
     load = lambda folder, i: dict(np.load(folder / f"run{i}.npz"))  # noqa: E731
-    return (load(one, 0), load(one, 1), load(one, 2)), load(two, 0)
+    return tuple(load(one, i) for i in range(5)), load(two, 0)
 
 
 def test_two_processes_of_two_devices_equal_one_process_of_four_bit_for_bit(runs):
-    (four, _, _), two_processes = runs
+    (four, *_), two_processes = runs
     assert four.keys() == two_processes.keys()
     for name in four:
         np.testing.assert_array_equal(two_processes[name], four[name], err_msg=name)
@@ -79,7 +81,7 @@ def test_each_device_block_equals_its_single_device_run(runs):
     """Device 3 runs seeds 6 and 7 as a one-device run of those seeds does. The returns
     agree exactly; parameters and TD errors to rounding (the partitioned program is compiled
     apart from the one-device program: measured ≤ 4e-15 in float64)."""
-    (four, block, _), _ = runs
+    (four, block, *_), _ = runs
     for name in CURVES:
         got = four[name][:, 6:8]
         if name == "td_errors":
@@ -94,13 +96,19 @@ def test_each_device_block_equals_its_single_device_run(runs):
     assert not np.array_equal(four["eval_returns"][:, 0], four["eval_returns"][:, 6])
 
 
-def test_environments_split_over_devices_equal_the_one_device_run(runs):
+@pytest.mark.parametrize("estimator", ["rflo", "local-mse"])
+def test_environments_split_over_devices_equal_the_one_device_run(runs, estimator):
     """2 seeds × 2 environment blocks on 4 devices (environment e of seed s on device
     ``(s, e)``) run as one device runs both seeds: every environment's keys, actions and
     episodes are its one-device ones, so the returns agree exactly, and parameters and TD
     errors to rounding (measured ≤ 3.6e-15 in float64, as for seeds alone: the programs are
-    compiled apart, with batches of 1 environment instead of 2)."""
-    (_, block, split), _ = runs
+    compiled apart, with batches of 1 environment instead of 2). With the default RFLO and
+    with LocalMSE, whose batch mean of the cell's entropy term is formed from every
+    environment's gathered state (`AbstractGradientEstimator.mean_gradient`)."""
+    (_, block, split, local_block, local_split), _ = runs
+    if estimator == "local-mse":
+        block, split = local_block, local_split
+        assert not np.array_equal(split["td_errors"], runs[0][2]["td_errors"])
     assert split.keys() == block.keys()
     for name in CURVES:
         if name == "td_errors":

@@ -159,6 +159,28 @@ def ctrnn_local_mse_gradient_norm_squared(
     )
 
 
+def ctrnn_local_mse_mean_gradient(
+    cell: CTRNN, states: LocalMSEState, cotangents: Float[Array, "batch hidden"]
+) -> Grads:
+    r"""The batch mean of `ctrnn_local_mse_gradient` as one GEMM: with ``S = C ⊙ G`` (rows
+    ``c_b ⊙ g_b``, ``(B, N)``) and ``Ξ`` (rows ``ξ_b``, ``(B, I+N+1)``),
+
+        mean_b ∇W_b = m ⊙ (Sᵀ Ξ) / B,        mean_b ∇raw_tau_b = (1/B) Σ_b c_b ⊙ Ĵ^τ_b.
+
+    ``2·B·N·(I+N+1)`` flops in a matrix product, instead of ``B`` outer products that a
+    learner then averages: XLA:CPU fuses those into the batch mean's ``(B, N·(I+N+1))`` loop,
+    where ``ξ`` is read at a column index modulo ``I+N+1``, a gather it does not vectorise
+    (four times the time of the same loop under RFLO, which reads a stored trace).
+    """
+    batch = cotangents.shape[0]
+    weights = jnp.full((batch,), 1.0 / batch, cotangents.dtype)
+    grad_w = (cotangents * states.gain).T @ (weights[:, None] * states.xi)
+    if cell.mask is not None:
+        grad_w = jnp.where(cell.mask, grad_w, 0.0)
+    grad_tau = weights @ (cotangents * states.tau)
+    return grads_like(cell, lambda p: (p.weight, p.raw_tau), (grad_w, grad_tau))
+
+
 # SnAp-0 on a CTRNN is RFLO with the leak dropped: the immediate Jacobian is row-local, and
 # each row is rank one, so it is kept factored (`LocalMSEState`).
 register_kernel(
@@ -170,6 +192,7 @@ register_kernel(
         ctrnn_local_mse_step,
         ctrnn_local_mse_gradient,
         ctrnn_local_mse_gradient_norm_squared,
+        ctrnn_local_mse_mean_gradient,
     ),
 )
 
