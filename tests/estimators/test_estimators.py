@@ -316,6 +316,7 @@ def test_gradients_equal_stacked_gradient_calls(
         ("local-mse", "lru"),
         ("rflo", "ctrnn"),
         ("rtrl", "lru"),
+        ("rtrl-generic", "lru"),
         ("tbptt-3", "ctrnn"),
     ],
 )
@@ -323,8 +324,9 @@ def test_mean_gradient_is_the_batch_mean_of_gradient(
     estimator_name, cell_name, without_runtime_type_checks
 ):
     """``mean_gradient`` over a batch of three states equals the mean of `gradient` row by
-    row: LocalMSE's GEMM on the CTRNNs (masks included), the vmapped default elsewhere; and
-    only the estimators with a cheaper batch mean say so (`batches_gradient_mean`)."""
+    row: LocalMSE's GEMM on the CTRNNs (masks included), the LRU kernels' GEMMs for the
+    readout, the vmapped default elsewhere; and only the estimators with a cheaper batch mean
+    say so (`batches_gradient_mean`)."""
     estimator, cell = ESTIMATORS[estimator_name], make_cell(cell_name)
     xs, cs = data(cell, seed=4, batch=(3,))
 
@@ -350,7 +352,8 @@ def test_mean_gradient_is_the_batch_mean_of_gradient(
     for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
         assert g.shape == e.shape and float(jnp.max(jnp.abs(e))) > 0.0
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-15)
-    cheaper = estimator_name == "local-mse" and cell_name.startswith("ctrnn")
+    cheaper = (estimator_name, cell_name[:5]) in {("local-mse", "ctrnn"), ("local-mse", "lru")}
+    cheaper |= (estimator_name, cell_name) == ("rtrl", "lru")
     assert estimator.batches_gradient_mean(cell) == cheaper
     with pytest.raises(ValueError, match=r"mean_gradient: `cotangents` must have shape \(K, "):
         estimator.mean_gradient(cell, states, cs[0, 2])

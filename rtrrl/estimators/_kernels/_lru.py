@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Complex
 
-from ..._types import Array, Features, Grads, Input, Scalar
+from ..._types import Array, Features, Float, Grads, Input, Scalar
 from ...cells import LRU
 from .._common import grads_like
 from .._registry import Kernel, register_kernel
@@ -122,6 +122,30 @@ def lru_gradient_norm_squared(cell: LRU, state: LRURTRLState, cotangent: Feature
     return jnp.sum(per_neuron) + jnp.sum(cotangent**2) * jnp.sum(_abs_squared(h))
 
 
+def lru_mean_gradient(
+    cell: LRU, states: LRURTRLState, cotangents: Float[Array, "batch features"]
+) -> Grads:
+    r"""The batch mean of `lru_gradient`, with the readout's part as two GEMMs: for the rows
+    ``c_b`` of ``C`` (``(B, F)``) and ``h_b`` of ``H`` (``(B, N)``),
+
+        mean_b ∇C_re = Cᵀ Re(H) / B,        mean_b ∇C_im = -Cᵀ Im(H) / B.
+
+    The other leaves (O(N·I) per environment) are the mean of the per-environment gradients,
+    one matrix-vector product each. Forming the readout's ``B`` outer products ``c_b Re(h_b)ᵀ``
+    instead, XLA:CPU fuses them into the batch mean's ``(B, F·N)`` loop, where ``h`` is read at
+    a column index modulo ``N`` (a gather it does not vectorise).
+    """
+    batch = cotangents.shape[0]
+    weights = jnp.full((batch,), 1.0 / batch, cotangents.dtype)
+    per_env = jax.vmap(lru_gradient, in_axes=(None, 0, 0))(cell, states, cotangents)
+    mean = jax.tree.map(
+        lambda g: (weights @ g.reshape(batch, -1)).reshape(g.shape[1:]), per_env
+    )  # (XLA drops the per-environment readout gradients, which nothing reads.)
+    scaled_t = (weights[:, None] * cotangents).T
+    readout = (scaled_t @ jnp.real(states.hidden), -(scaled_t @ jnp.imag(states.hidden)))
+    return eqx.tree_at(lambda p: (p.C_re, p.C_im), mean, readout)
+
+
 def _abs_squared(z: Complex[Array, "..."]) -> Array:
     """``|z|²`` elementwise, without the square root of `jnp.abs`."""
     return jnp.real(z) ** 2 + jnp.imag(z) ** 2
@@ -134,6 +158,7 @@ def _lru_kernel(*, carry: bool) -> Kernel:
         functools.partial(lru_step, carry=carry),
         lru_gradient,
         lru_gradient_norm_squared,
+        lru_mean_gradient,
     )
 
 
