@@ -18,7 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m rtrrl.online
 	$(BIN)/rtrrl train
 
-# The docs are built first, strictly: a broken link or API reference fails the tests.
+# The docs are built first, strictly: a broken link or API reference fails the tests (not
+# with --quiet, which hides the warnings that --strict counts, so they would pass).
 # The tests run in TEST_WORKERS processes (pytest-xdist), each test file on one worker so
 # that a file's shared fixtures are built once; every worker runs XLA on one thread
 # (tests/conftest.py), so two workers keep both cores of a 2-core machine busy. The 25
@@ -26,7 +27,7 @@ demo: $(STAMP)
 # compilations), are listed at the end: where the time goes (tests/_compile_report.py).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 --compile-report=25
 
 # The development loop: the estimator-agreement tests and the library's unit tests, no

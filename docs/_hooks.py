@@ -19,7 +19,7 @@ def on_files(files, config):
     root = os.path.dirname(config["config_file_path"])
     for folder, _, names in sorted(os.walk(os.path.join(root, RESULTS))):
         for name in sorted(names):
-            if name.endswith((".md", ".png")):
+            if name.endswith((".md", ".png", ".yaml")):  # pages, plots, sweep configs
                 path = os.path.join(folder, name)
                 uri = os.path.relpath(path, root).replace(os.sep, "/")
                 files.append(File.generated(config, uri, abs_src_path=path))
