@@ -45,9 +45,10 @@ class AbstractGradientEstimator(eqx.Module, Generic[_State]):
     - ``grads = est.mean_gradient(cell, states, cotangents)``: the mean of `gradient` over a
       batch, ``(1/B) Σ_b gradient(cell, states_b, c_b)``, for states and ``(B, features)``
       cotangents with a leading batch axis ``B``. The default vmaps `gradient` and averages;
-      an estimator that forms the mean more cheaply says so in `batches_gradient_mean` (LocalMSE
-      on a CTRNN: one GEMM instead of ``B`` outer products), and `rtrrl.RTRRL` then asks it for
-      the batch mean of the entropy term instead of one gradient per environment.
+      an estimator that forms the mean more cheaply says so in `batches_gradient_mean`
+      (LocalMSE on a CTRNN: one GEMM instead of ``B`` outer products; the LRU's kernels: two
+      for the readout), and `rtrrl.RTRRL` then asks it for the batch mean of the entropy term
+      instead of one gradient per environment.
 
     All methods are pure and compose with `jax.jit`, `jax.vmap` and `jax.lax.scan`.
 

@@ -29,9 +29,9 @@ class AbstractStructuredEstimator(AbstractGradientEstimator[_State]):
 
     `init` first checks that a kernel serves the cell, then the shapes of ``hidden`` and
     ``x``; `step`, `gradient`, `gradient_norm_squared` and `mean_gradient` check their
-    inputs' shapes, then that ``state`` is the kernel's state (a `TypeError` otherwise: a state made by another
-    estimator or for another cell). The lookups are Python on types: under `jax.jit` they run
-    once, while tracing.
+    inputs' shapes, then that ``state`` is the kernel's state (a `TypeError` otherwise: a
+    state made by another estimator or for another cell). The lookups are Python on types:
+    under `jax.jit` they run once, while tracing.
     """
 
     kind: eqx.AbstractClassVar[str]

@@ -170,7 +170,7 @@ def ctrnn_local_mse_mean_gradient(
     ``2·B·N·(I+N+1)`` flops in a matrix product, instead of ``B`` outer products that a
     learner then averages: XLA:CPU fuses those into the batch mean's ``(B, N·(I+N+1))`` loop,
     where ``ξ`` is read at a column index modulo ``I+N+1``, a gather it does not vectorise
-    (four times the time of the same loop under RFLO, which reads a stored trace).
+    (about six times the time of the same loop under RFLO, which reads a stored trace).
     """
     batch = cotangents.shape[0]
     weights = jnp.full((batch,), 1.0 / batch, cotangents.dtype)
