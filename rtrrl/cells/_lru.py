@@ -11,6 +11,20 @@ from .._types import Array, Features, Float, Hidden, Input, PRNGKey
 from ._abstract import AbstractCell
 
 
+def _computed_once(z: Complex[Array, "*batch hidden"]) -> Complex[Array, "*batch hidden"]:
+    """`z`, exactly, through an operation that XLA does not fuse into the loops reading it.
+
+    XLA:CPU fuses the complex exponential of `LRU.lam` (an ``exp``, a ``sin`` and a ``cos``
+    per neuron) into every per-environment loop that reads ``λ``, so a learner stepping ``B``
+    environments recomputed it ``B`` times in each of those loops: a quarter of the LRU
+    learner's step at batch 64. A sort is a kernel of its own; sorted by index it is the
+    identity permutation, so the values are ``z``'s, bit for bit, computed once per step.
+    """
+    index = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1)
+    _, real, imag = jax.lax.sort((index, jnp.real(z), jnp.imag(z)), num_keys=1)
+    return jax.lax.complex(real, imag)
+
+
 @eqx.filter_jit
 def _draw_parameters(
     key: PRNGKey,
@@ -153,7 +167,8 @@ class LRU(AbstractCell):
     @property
     def lam(self) -> Complex[Array, " hidden"]:
         """The diagonal recurrence ``λ = exp(-exp(ν_log) + i exp(θ_log))``."""
-        return jnp.exp(jax.lax.complex(-jnp.exp(self.nu_log), jnp.exp(self.theta_log)))
+        lam = jnp.exp(jax.lax.complex(-jnp.exp(self.nu_log), jnp.exp(self.theta_log)))
+        return _computed_once(lam)
 
     @property
     def gamma(self) -> Float[Array, " hidden"]:
