@@ -259,10 +259,12 @@ class RTRRL(AbstractAlgorithm):
         reward, discounted = env_block((all_reward, all_discounted))
         matrices = self.feedback.matrices(state.feedback, params.actor, params.critic)
 
+        entropy_in_batch = phases.entropy_over_batch(self, params, num_envs)
+
         def learn(carry: EnvCarry, acted, reward, info):
             return phases.learn(
                 self, params, observation_stats, matrices, env, state.average_reward,
-                carry, acted, reward, info,
+                carry, acted, reward, info, entropy_in_batch=entropy_in_batch,
             )  # fmt: skip
 
         learned = jax.vmap(learn)(state.envs, acted, reward, info)

@@ -132,13 +132,17 @@ def td_error(
     return delta, value_next
 
 
-def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGradients:
+def step_gradients(
+    alg, params: AgentParams, matrices, acted: Acted, *, entropy_in_batch: bool = False
+) -> StepGradients:
     """This step's gradients of ``v̂``, ``log π(a_t)`` and ``H``, and the cell's share.
 
     The heads' output errors ``e = ∂/∂z`` reach the features as ``g = Mᵀ e`` through the
     feedback matrices ``M`` (the heads' weights under `Backprop`); the estimator turns them
     into ``Ĵᵀ (η_C g_C + η_A g_A)`` and ``Ĵᵀ g_H``. With ``max_grad_norm``, the gradients of
-    ``v̂ + log π`` (all parameters together) are clipped to that global norm.
+    ``v̂ + log π`` (all parameters together) are clipped to that global norm. With
+    `entropy_in_batch` (see `entropy_over_batch`), ``Ĵᵀ g_H`` is left to the batch mean, and
+    only ``g_H`` is handed on.
     """
     matrix_actor, matrix_critic = matrices
     actor = params.actor
@@ -160,9 +164,6 @@ def step_gradients(alg, params: AgentParams, matrices, acted: Acted) -> StepGrad
         matrix_actor.T @ actor.readout_error(error_log_prob)
     )
     to_features_entropy = matrix_actor.T @ actor.readout_error(error_entropy)
-    # An estimator that forms batch means cheaply gets the entropy term over the whole batch
-    # at once (`descent`): here it only hands on the cotangent g_H.
-    entropy_in_batch = alg.estimator.batches_gradient_mean(params.cell)
     entropy_cotangent = to_features_entropy if entropy_in_batch else None
     grad_cell_entropy = None
     if alg.estimator.shares_cotangent_work:
@@ -238,6 +239,13 @@ def traces_and_directions(
     return Traces(critic, actor, cell), directions
 
 
+def entropy_over_batch(alg, params: AgentParams, num_envs: int) -> bool:
+    """Whether the cell's entropy term ``Ĵᵀ g_H`` is formed over the batch (`descent`) rather
+    than per environment: when the estimator forms batch means cheaply
+    (``batches_gradient_mean``) and there are several environments to average."""
+    return num_envs > 1 and alg.estimator.batches_gradient_mean(params.cell)
+
+
 def learn(
     alg,
     params: AgentParams,
@@ -249,12 +257,14 @@ def learn(
     acted: Acted,
     reward: Scalar,
     info,
+    *,
+    entropy_in_batch: bool = False,
 ) -> Learned:
     """TD error, gradients, traces and directions of one environment."""
     delta, value_next = td_error(
         alg, params, observation_stats, env, acted, reward, info, average_reward
     )
-    grads = step_gradients(alg, params, matrices, acted)
+    grads = step_gradients(alg, params, matrices, acted, entropy_in_batch=entropy_in_batch)
     traces, directions = traces_and_directions(alg, params, carry, grads, delta, acted.value)
     return Learned(directions, traces, delta, value_next, grads.entropy_cotangent)
 

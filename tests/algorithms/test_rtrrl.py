@@ -68,6 +68,7 @@ from _rtrrl_reference import (
 
 from rtrrl.agent import LinearDecay, ObservationNormalizer, ReturnRMS, ReturnStd
 from rtrrl.algorithms import RTRRL
+from rtrrl.algorithms._rtrrl_phases import entropy_over_batch
 from rtrrl.cells import Identity
 from rtrrl.estimators import RFLO, RTRL, Frozen, LocalMSE
 from rtrrl.heads import Backprop, CategoricalActor, Critic, FeedbackAlignment, GaussianActor
@@ -210,8 +211,12 @@ def test_update_is_batch_mean_of_directions(feedback, estimator):
     alg = make_rtrrl(
         ctrnn(env), feedback=fb, optimizer=PLAIN, actor=categorical(), estimator=estimator
     )
-    assert alg.estimator.batches_gradient_mean(alg.cell) == isinstance(estimator, LocalMSE)
     state = jit_init(alg, env, jax.random.key(1), 2)
+    # LocalMSE adds the entropy term over the batch; with one environment there is nothing to
+    # average, and it keeps the per-environment term.
+    assert alg.estimator.batches_gradient_mean(alg.cell) == isinstance(estimator, LocalMSE)
+    assert entropy_over_batch(alg, state.params, 2) == isinstance(estimator, LocalMSE)
+    assert not entropy_over_batch(alg, state.params, 1)
     assert not np.allclose(state.envs.obs[0], state.envs.obs[1])
     new, _ = jit_step(alg, state, env, jax.random.key(2))
     first, second = (
