@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rtrrl.cells import CTRNN, GRU, LRU, LSTM, NCP, AbstractCell, Dense, Identity, RandomSparse
+from rtrrl.cells._lru import _computed_once
 
 INPUT, HIDDEN = 3, 6
 KEY = jax.random.key(0)
@@ -207,6 +208,31 @@ def test_lru_matches_its_equation_and_is_stable():
     xs = jax.random.normal(jax.random.key(3), (2000, INPUT))
     final, _ = jax.lax.scan(lambda h, x: (cell(h, x), None), cell.init_hidden(), xs)
     assert jnp.all(jnp.isfinite(final)) and jnp.max(jnp.abs(final)) < 20.0
+
+
+def test_lru_lam_is_computed_once_with_its_values_unchanged():
+    """`LRU.lam` passes through a conditional (so XLA computes it once per step) whose two
+    branches both return the values as they are, NaNs included; gradients flow through it."""
+    z = jax.lax.complex(jnp.array([0.5, jnp.nan, -0.25]), jnp.array([-0.0, 1.0, jnp.inf]))
+    for values in (z, z.at[1].set(0.5)):  # one branch, then the other
+        out = jax.jit(_computed_once)(values)
+        assert np.array_equal(np.asarray(out), np.asarray(values), equal_nan=True)
+    cell = LRU(INPUT, HIDDEN, key=KEY)
+    assert "cond" in str(jax.make_jaxpr(lambda c: c.lam)(cell))
+
+    def formula(c):
+        return jnp.exp(jax.lax.complex(-jnp.exp(c.nu_log), jnp.exp(c.theta_log)))
+
+    np.testing.assert_allclose(cell.lam, formula(cell), rtol=1e-12)
+
+    def loss(nu_log, lam_of):
+        return jnp.sum(jnp.real(lam_of(eqx.tree_at(lambda c: c.nu_log, cell, nu_log))))
+
+    np.testing.assert_allclose(
+        jax.grad(loss)(cell.nu_log, lambda c: c.lam),
+        jax.grad(loss)(cell.nu_log, formula),
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.parametrize(
