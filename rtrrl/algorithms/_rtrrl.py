@@ -272,7 +272,7 @@ class RTRRL(AbstractAlgorithm):
         if learned.entropy_cotangent is not None:
             entropy_terms = gather_envs((acted.estimator, learned.entropy_cotangent))
         descent = phases.descent(
-            self, params, gather_envs(learned.directions), num_envs, *(entropy_terms or ())
+            self, params, gather_envs(learned.directions), *(entropy_terms or ())
         )
         new_params, opt_state = apply_optimizer(self, params, descent, state.opt_state)
         td_error = gather_envs(learned.td_error)

@@ -211,14 +211,14 @@ def test_lru_matches_its_equation_and_is_stable():
 
 
 def test_lru_lam_is_computed_once_with_its_values_unchanged():
-    """`LRU.lam` passes through a conditional (so XLA computes it once per step) whose two
-    branches both return the values as they are, NaNs included; gradients flow through it."""
+    """`LRU.lam` passes through a sort by index (so XLA computes it once per step) that returns
+    the values as they are, NaNs included, alone and under `vmap`; gradients flow through it."""
     z = jax.lax.complex(jnp.array([0.5, jnp.nan, -0.25]), jnp.array([-0.0, 1.0, jnp.inf]))
-    for values in (z, z.at[1].set(0.5)):  # one branch, then the other
-        out = jax.jit(_computed_once)(values)
-        assert np.array_equal(np.asarray(out), np.asarray(values), equal_nan=True)
+    for out in (jax.jit(_computed_once)(z), jax.vmap(_computed_once)(jnp.stack([z, z]))[1]):
+        assert np.array_equal(np.asarray(out), np.asarray(z), equal_nan=True)
+        assert np.array_equal(np.signbit(np.imag(np.asarray(out))), np.signbit(np.imag(z)))
     cell = LRU(INPUT, HIDDEN, key=KEY)
-    assert "cond" in str(jax.make_jaxpr(lambda c: c.lam)(cell))
+    assert "sort" in str(jax.make_jaxpr(lambda c: c.lam)(cell))
 
     def formula(c):
         return jnp.exp(jax.lax.complex(-jnp.exp(c.nu_log), jnp.exp(c.theta_log)))

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..._batch_mean import batch_mean_of
 from ..._types import Array, Features, Float, Grads, Input, Scalar
 from ...cells import CTRNN
 from .._common import grads_like
@@ -172,12 +173,10 @@ def ctrnn_local_mse_mean_gradient(
     where ``ξ`` is read at a column index modulo ``I+N+1``, a gather it does not vectorise
     (about six times the time of the same loop under RFLO, which reads a stored trace).
     """
-    batch = cotangents.shape[0]
-    weights = jnp.full((batch,), 1.0 / batch, cotangents.dtype)
-    grad_w = (cotangents * states.gain).T @ (weights[:, None] * states.xi)
+    grad_w = (cotangents * states.gain).T @ ((1.0 / cotangents.shape[0]) * states.xi)
     if cell.mask is not None:
         grad_w = jnp.where(cell.mask, grad_w, 0.0)
-    grad_tau = weights @ (cotangents * states.tau)
+    grad_tau = batch_mean_of(cotangents * states.tau)
     return grads_like(cell, lambda p: (p.weight, p.raw_tau), (grad_w, grad_tau))
 
 

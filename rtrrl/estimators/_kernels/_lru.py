@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Complex
 
+from ..._batch_mean import batch_mean_of
 from ..._types import Array, Features, Float, Grads, Input, Scalar
 from ...cells import LRU
 from .._common import grads_like
@@ -143,13 +144,10 @@ def lru_mean_gradient(
     instead, XLA:CPU fuses them into the batch mean's ``(B, F·N)`` loop, where ``h`` is read at
     a column index modulo ``N`` (a gather it does not vectorise).
     """
-    batch = cotangents.shape[0]
-    weights = jnp.full((batch,), 1.0 / batch, cotangents.dtype)
     per_env = jax.vmap(lru_gradient, in_axes=(None, 0, 0))(cell, states, cotangents)
-    mean = jax.tree.map(
-        lambda g: (weights @ g.reshape(batch, -1)).reshape(g.shape[1:]), per_env
-    )  # (XLA drops the per-environment readout gradients, which nothing reads.)
-    scaled_t = (weights[:, None] * cotangents).T
+    # (XLA drops the per-environment readout gradients, which nothing reads.)
+    mean = jax.tree.map(batch_mean_of, per_env)
+    scaled_t = ((1.0 / cotangents.shape[0]) * cotangents).T
     readout = (scaled_t @ jnp.real(states.hidden), -(scaled_t @ jnp.imag(states.hidden)))
     return eqx.tree_at(lambda p: (p.C_re, p.C_im), mean, readout)
 
