@@ -17,18 +17,17 @@ def _computed_once(z: Complex[Array, "*batch hidden"]) -> Complex[Array, "*batch
     XLA:CPU fuses the complex exponential of `LRU.lam` (an ``exp``, a ``sin`` and a ``cos``
     per neuron) into every per-environment loop that reads ``λ``, so a learner stepping ``B``
     environments recomputed it ``B`` times in each of those loops: a quarter of the LRU
-    learner's step at batch 64. A sort is a kernel of its own; sorted by index it is the
-    identity permutation, so the values are ``z``'s, bit for bit, computed once per step.
+    learner's step at batch 64. A scatter is a kernel of its own; writing ``z`` at its own
+    indices into zeros copies it, bit for bit (NaNs and signed zeros included), so ``λ`` is
+    computed once per step, into the scatter.
 
-    (A `lax.cond` whose branches both return ``z`` is 2.3 µs cheaper at batch 1 in a learner
-    stepped on its own, but the training loop vmaps its seeds, and under `jax.vmap` a
-    conditional on batched values becomes a select: one seed under `vmap`, it ran 277–286
-    against the sort's 262–276 µs per step at batch 64, and 14.7 against 14.1–14.4 µs at
-    batch 1.)
+    (Tried for the same purpose: a sort by index, as fast at batch 64 and ~2 µs slower per
+    step at batch 1, since the sort calls a comparator; a `lax.cond` whose branches both
+    return ``z``, which `jax.vmap` turns into a fused select, and the training loop vmaps
+    its seeds; `lax.optimization_barrier`, which XLA removes before fusion.)
     """
-    index = jax.lax.broadcasted_iota(jnp.int32, z.shape, z.ndim - 1)
-    _, real, imag = jax.lax.sort((index, jnp.real(z), jnp.imag(z)), num_keys=1)
-    return jax.lax.complex(real, imag)
+    index = jnp.arange(z.shape[-1])
+    return jnp.zeros_like(z).at[..., index].set(z, indices_are_sorted=True, unique_indices=True)
 
 
 @eqx.filter_jit

@@ -211,14 +211,19 @@ def test_lru_matches_its_equation_and_is_stable():
 
 
 def test_lru_lam_is_computed_once_with_its_values_unchanged():
-    """`LRU.lam` passes through a sort by index (so XLA computes it once per step) that returns
-    the values as they are, NaNs included, alone and under `vmap`; gradients flow through it."""
+    """`LRU.lam` passes through a scatter at its own indices (so XLA computes it once per step,
+    in a kernel of its own, rather than inside every loop that reads it) that returns the
+    values as they are, NaNs and signed zeros included, alone and under `vmap`; gradients flow
+    through it."""
     z = jax.lax.complex(jnp.array([0.5, jnp.nan, -0.25]), jnp.array([-0.0, 1.0, jnp.inf]))
     for out in (jax.jit(_computed_once)(z), jax.vmap(_computed_once)(jnp.stack([z, z]))[1]):
         assert np.array_equal(np.asarray(out), np.asarray(z), equal_nan=True)
         assert np.array_equal(np.signbit(np.imag(np.asarray(out))), np.signbit(np.imag(z)))
     cell = LRU(INPUT, HIDDEN, key=KEY)
-    assert "sort" in str(jax.make_jaxpr(lambda c: c.lam)(cell))
+    # XLA keeps the scatter in the compiled program of a per-environment loop over λ.
+    hidden = jnp.ones((4, HIDDEN), cell.lam.dtype)
+    per_env = jax.jit(lambda c, hs: jax.vmap(lambda h: c.lam * h)(hs))
+    assert "scatter" in per_env.lower(cell, hidden).compile().as_text()
 
     def formula(c):
         return jnp.exp(jax.lax.complex(-jnp.exp(c.nu_log), jnp.exp(c.theta_log)))
