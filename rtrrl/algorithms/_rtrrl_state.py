@@ -97,9 +97,9 @@ class StepGradients(eqx.Module):
 
     When the estimator forms batch means of its gradients itself
     (``estimator.batches_gradient_mean(cell)``) and the learner steps several environments,
-    ``cell_entropy`` is ``None`` and
-    ``entropy_cotangent`` holds ``g_H``: the learner asks the estimator for the batch mean of
-    ``Ĵ_tᵀ g_H`` over all environments at once. Otherwise ``entropy_cotangent`` is ``None``.
+    ``cell_entropy`` is ``None`` and ``entropy_cotangent`` holds ``g_H``: the learner asks the
+    estimator for the batch mean of ``Ĵ_tᵀ g_H`` over all environments at once. Otherwise
+    ``entropy_cotangent`` is ``None``.
     """
 
     value: PyTree[Any]
