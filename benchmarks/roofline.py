@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from _experiments import machine_info
 
 from rtrrl.app.config import TrainConfig
+from rtrrl.app.cpu_codegen import configure_cpu_codegen
 from rtrrl.app.cpu_threads import configure_cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -189,9 +190,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 64])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cpu-threads", type=int, default=1, help="XLA:CPU threads")
+    parser.add_argument(
+        "--fast-cpu-codegen", action="store_true", help="as `rtrrl train --fast-cpu-codegen`"
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     args = parser.parse_args(argv)
     threads = configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
+    configure_cpu_codegen(TrainConfig(fast_cpu_codegen=args.fast_cpu_codegen))
     rows = measure(args.hidden_sizes, args.batches, args.repeats)
     machine = machine_info() | {"cpu_threads": threads}
     command = "python benchmarks/roofline.py " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -18,6 +18,7 @@ Usage::
     python benchmarks/throughput.py --cpu-threads 1       # XLA:CPU on one thread (small steps)
     python benchmarks/throughput.py --prng threefry2x32   # JAX's own threefry lowering (a loop)
     python benchmarks/throughput.py --quick --out -       # short, prints only
+    python benchmarks/throughput.py --fast-cpu-codegen    # LLVM vectorizes short loops
 
 Prints a Markdown table and one line ``JSON: {...}`` with every number and the machine.
 """
@@ -41,6 +42,7 @@ from envs import make_run as make_floor_run
 
 from rtrrl import prng
 from rtrrl.app.config import TrainConfig, build_algorithm, build_env
+from rtrrl.app.cpu_codegen import configure_cpu_codegen
 from rtrrl.app.cpu_threads import ENV_VAR, configure_cpu_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -233,6 +235,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "steadier on a shared machine, since waiting for a core is not counted)",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
+    parser.add_argument(
+        "--fast-cpu-codegen", action="store_true", help="as `rtrrl train --fast-cpu-codegen`"
+    )
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     return parser.parse_args(argv)
 
@@ -245,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         threads = configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
     else:
         threads = os.environ.get(ENV_VAR, "all cores (JAX's default)")
+    configure_cpu_codegen(TrainConfig(fast_cpu_codegen=args.fast_cpu_codegen))
     rows = measure(
         args.methods,
         args.batches,

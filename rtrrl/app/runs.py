@@ -47,6 +47,7 @@ from ._files import write_bytes_atomic
 from ._run_lock import LOCK_NAME, RunFolderBusy as RunFolderBusy, run_folder_lock
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_algorithm, build_env
+from .cpu_codegen import configure_cpu_codegen
 from .cpu_threads import configure_cpu_threads
 from .effective import EFFECTIVE_KEY, effective_settings
 from .plotting import plot_runs, read_metrics
@@ -204,6 +205,7 @@ def run_training(
     out = config.resume if config.resume is not None else config.out_dir()
     config = dataclasses.replace(config, out=out, resume=None)
     cpu_threads = configure_cpu_threads(config)  # before anything starts JAX's CPU backend
+    configure_cpu_codegen(config)
     if config.distributed:
         initialize_distributed()  # also before any backend starts
     env = build_env(config)

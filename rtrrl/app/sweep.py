@@ -36,6 +36,7 @@ from ..training._sweep import (
 from ._run_lock import run_folder_lock
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import build_algorithm, build_env
+from .cpu_codegen import configure_cpu_codegen
 from .cpu_threads import configure_cpu_threads
 from .effective import EFFECTIVE_KEY, effective_settings
 from .plotting import plot_runs, read_metrics
@@ -159,6 +160,7 @@ def _run_locked(
     write_atomic(record_path, json.dumps(record, indent=2) + "\n")
     base = spec.train_config(0)
     cpu_threads = configure_cpu_threads(base)
+    configure_cpu_codegen(base)
     results: list[TrainResult | None] = [None] * len(spec.configurations)
     compilations = []
     for g, members in enumerate(groups):

@@ -51,6 +51,8 @@ CONTINUOUS = (
 other swept option is structural: one program per value."""
 
 _NOT_SWEPT = ("out", "seed", "seeds")  # the sweep's folder and its seeds are shared
+# Set once for the sweep's process, before JAX starts (`rtrrl.app.cpu_threads`, `cpu_codegen`).
+_PROCESS_WIDE = ("cpu_threads", "fast_cpu_codegen")
 _KINDS = ("grid", "random")
 _DISTRIBUTIONS = ("uniform", "log_uniform")
 
@@ -134,6 +136,11 @@ def _swept_name(key: Any, where: str, kind: str) -> str:
         raise ValueError(
             f"{where}, `{kind}:`: {key!r} cannot be swept (the sweep's folder and seeds are "
             f"shared): set it next to `{kind}:`, outside it."
+        )
+    if name in _PROCESS_WIDE:
+        raise ValueError(
+            f"{where}, `{kind}:`: {key!r} cannot be swept (it is set once for the sweep's "
+            f"process, before JAX starts): set it next to `{kind}:`, outside it."
         )
     return name
 

@@ -134,6 +134,7 @@ def test_a_random_sample_is_seeded_and_log_uniform_within_its_bounds(tmp_path):
         ("grid:\n  lr_cell: 1e-3\n", "must be a non-empty list"),
         ("grid:\n  lambda_cell: [1.5]\n", "configuration 0 (lambda_cell=1.5)"),
         ("grid:\n  seeds: [1, 2]\n", "cannot be swept"),
+        ("grid:\n  fast_cpu_codegen: [false, true]\n", "set once for the sweep's process"),
         ("lr_cell: 1e-3\n", "exactly one of `grid:`"),
         ("random:\n  samples: 2\n  lr_cell: {log_uniform: [0, 1]}\n", "low > 0"),
         ("random:\n  samples: 2\n  lr_cell: {loguniform: [1e-4, 1]}\n", "'log_uniform'"),
