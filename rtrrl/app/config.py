@@ -187,7 +187,7 @@ class TrainConfig:
     fast_cpu_codegen: bool = False
     """Let LLVM vectorize the short inner loops of XLA:CPU's kernels (its full unrolling capped
     at 4 iterations; see `rtrrl.app.cpu_codegen`): the LRU learner about 1.3x faster at batch
-    64, the CTRNN's 1.05x. Results then differ from the default's by float rounding."""
+    64, the CTRNN's 1.05-1.1x. Results then differ from the default's by float rounding."""
     devices: int | Literal["all"] | None = None
     """Split the seeds over this many devices (``all``: every device JAX sees); --seeds must be
     a multiple. Unset: one device (with --distributed, every process's devices). A seed's

@@ -118,13 +118,9 @@ sys.exit(code)
 """
 
 
-def test_rtrrl_train_passes_it_on(tmp_path):
-    """``rtrrl train --fast-cpu-codegen`` sets the option in its process (before JAX starts)
-    and saves the choice with the run's configuration."""
+def _train_and_read_flags(tmp_path: Path, argv: list[str]) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != cpu_codegen.FLAGS_VAR}
     env["JAX_PLATFORMS"] = "cpu"
-    out = tmp_path / "run"
-    argv = ["train", *TINY_FLAGS, "--steps", "500", "--fast-cpu-codegen", "--out", str(out)]
     process = subprocess.run(
         [sys.executable, "-c", _TRAIN_AND_PRINT_FLAGS, *argv],
         cwd=tmp_path,
@@ -134,6 +130,17 @@ def test_rtrrl_train_passes_it_on(tmp_path):
         timeout=600,
     )
     assert process.returncode == 0, process.stdout + process.stderr
-    flags = process.stdout.split("XLA_FLAGS:")[1].split()
-    assert f"--xla_backend_extra_options={cpu_codegen.LLVM_OPTIONS}" in flags
+    return process.stdout.split("XLA_FLAGS:")[1].split()
+
+
+def test_rtrrl_train_passes_it_on_and_a_resume_keeps_it(tmp_path):
+    """``rtrrl train --fast-cpu-codegen`` sets the option in its process (before JAX starts)
+    and saves the choice with the run's configuration; ``--resume`` of that run, in a new
+    process, sets it again from the saved configuration."""
+    out = tmp_path / "run"
+    option = f"--xla_backend_extra_options={cpu_codegen.LLVM_OPTIONS}"
+    argv = [*TINY_FLAGS, "--steps", "500", "--lr-decay", "none", "--out", str(out)]
+    assert option in _train_and_read_flags(tmp_path, ["train", *argv, "--fast-cpu-codegen"])
     assert json.loads((out / "config.json").read_text())["fast_cpu_codegen"] is True
+    resumed = _train_and_read_flags(tmp_path, ["train", "--resume", str(out), "--steps", "1000"])
+    assert option in resumed
