@@ -398,8 +398,10 @@ def _run_in_locked_folder(
 def evaluate_run(
     run_dir: str | Path, *, episodes: int = 16, greedy: bool = False, seed: int = 12345
 ) -> dict[int, float]:
-    """Mean return over `episodes` of each seed's checkpointed agent (no learning)."""
+    """Mean return over `episodes` of each seed's checkpointed agent (no learning), compiled
+    as the run was (``fast_cpu_codegen``, where this process has not started JAX yet)."""
     config = load_run_config(run_dir)
+    configure_cpu_codegen(config)
     env = build_env(config)
     algorithm = build_algorithm(config, env)
     loop = config.loop()

@@ -133,10 +133,10 @@ def _train_and_read_flags(tmp_path: Path, argv: list[str]) -> list[str]:
     return process.stdout.split("XLA_FLAGS:")[1].split()
 
 
-def test_rtrrl_train_passes_it_on_and_a_resume_keeps_it(tmp_path):
+def test_rtrrl_train_passes_it_on_and_a_resume_and_eval_keep_it(tmp_path):
     """``rtrrl train --fast-cpu-codegen`` sets the option in its process (before JAX starts)
-    and saves the choice with the run's configuration; ``--resume`` of that run, in a new
-    process, sets it again from the saved configuration."""
+    and saves the choice with the run's configuration; ``--resume`` of that run and
+    ``rtrrl eval`` of it, each in a new process, set it again from the saved configuration."""
     out = tmp_path / "run"
     option = f"--xla_backend_extra_options={cpu_codegen.LLVM_OPTIONS}"
     argv = [*TINY_FLAGS, "--steps", "500", "--lr-decay", "none", "--out", str(out)]
@@ -144,3 +144,4 @@ def test_rtrrl_train_passes_it_on_and_a_resume_keeps_it(tmp_path):
     assert json.loads((out / "config.json").read_text())["fast_cpu_codegen"] is True
     resumed = _train_and_read_flags(tmp_path, ["train", "--resume", str(out), "--steps", "1000"])
     assert option in resumed
+    assert option in _train_and_read_flags(tmp_path, ["eval", "--run", str(out), "--episodes", "2"])
