@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _training_helpers import TINY_FLAGS
+from _training_helpers import TINY_FLAGS, subprocess_env
 
 from rtrrl.app import cpu_codegen
 from rtrrl.app.config import TrainConfig
@@ -78,8 +78,7 @@ jax.jit(lambda e, g, s: 0.98 * e + s[:, None, None] * g).lower(e, e, jnp.zeros(6
 
 def _compiled_kernels(tmp_path: Path, mode: str) -> tuple[str, list[str]]:
     dump = tmp_path / mode
-    env = {k: v for k, v in os.environ.items() if k != cpu_codegen.FLAGS_VAR}
-    env |= {"JAX_PLATFORMS": "cpu", cpu_codegen.FLAGS_VAR: f"--xla_dump_to={dump}"}
+    env = subprocess_env(None) | {cpu_codegen.FLAGS_VAR: f"--xla_dump_to={dump}"}
     env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0"  # LLVM vectorizes at its usual level only
     process = subprocess.run(
         [sys.executable, "-c", _COMPILE_TRACE_UPDATE, mode],
@@ -119,8 +118,8 @@ sys.exit(code)
 
 
 def _train_and_read_flags(tmp_path: Path, argv: list[str]) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k != cpu_codegen.FLAGS_VAR}
-    env["JAX_PLATFORMS"] = "cpu"
+    env = subprocess_env(None)
+    env.pop(cpu_codegen.FLAGS_VAR, None)
     process = subprocess.run(
         [sys.executable, "-c", _TRAIN_AND_PRINT_FLAGS, *argv],
         cwd=tmp_path,
