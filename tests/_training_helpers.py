@@ -8,6 +8,8 @@ coincide and the persistent compilation cache (switched on per test module by
 import contextlib
 import csv
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,6 +90,23 @@ def subprocess_env(cache_dir: Path | None) -> dict[str, str]:
         env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     return env
+
+
+def run_python_code(
+    code: str, argv: list[str], *, env: dict[str, str], cwd: Path | None = None, timeout: int = 600
+) -> str:
+    """``python -c code *argv`` in a fresh process: its stdout, after asserting that it exited
+    with 0 (the failure message is the process's stdout and stderr)."""
+    process = subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert process.returncode == 0, process.stdout + process.stderr
+    return process.stdout
 
 
 # ``python -c CLI_WITH_STOP_SIGNALS train ...`` is ``rtrrl train ...`` with Ctrl-C, SIGTERM and

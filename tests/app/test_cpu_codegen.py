@@ -4,12 +4,10 @@ honours it, and that ``rtrrl train`` passes it on."""
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from _training_helpers import TINY_FLAGS, subprocess_env
+from _training_helpers import TINY_FLAGS, run_python_code, subprocess_env
 
 from rtrrl.app import cpu_codegen
 from rtrrl.app.config import TrainConfig
@@ -80,21 +78,14 @@ def _compiled_kernels(tmp_path: Path, mode: str) -> tuple[str, list[str]]:
     dump = tmp_path / mode
     env = subprocess_env(None) | {cpu_codegen.FLAGS_VAR: f"--xla_dump_to={dump}"}
     env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0"  # LLVM vectorizes at its usual level only
-    process = subprocess.run(
-        [sys.executable, "-c", _COMPILE_TRACE_UPDATE, mode],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert process.returncode == 0, process.stdout + process.stderr
+    stdout = run_python_code(_COMPILE_TRACE_UPDATE, [mode], env=env, timeout=300)
     kernels = [
         path.read_text()
         for path in dump.glob("*fusion*ir-with-opt.ll")
         if "jit__lambda" in path.name
     ]
     assert kernels, sorted(p.name for p in dump.iterdir())
-    return process.stdout.strip(), kernels
+    return stdout.strip(), kernels
 
 
 def test_xla_hands_the_option_to_llvm(tmp_path):
@@ -120,16 +111,8 @@ sys.exit(code)
 def _train_and_read_flags(tmp_path: Path, argv: list[str]) -> list[str]:
     env = subprocess_env(None)
     env.pop(cpu_codegen.FLAGS_VAR, None)
-    process = subprocess.run(
-        [sys.executable, "-c", _TRAIN_AND_PRINT_FLAGS, *argv],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert process.returncode == 0, process.stdout + process.stderr
-    return process.stdout.split("XLA_FLAGS:")[1].split()
+    stdout = run_python_code(_TRAIN_AND_PRINT_FLAGS, argv, env=env, cwd=tmp_path)
+    return stdout.split("XLA_FLAGS:")[1].split()
 
 
 def test_rtrrl_train_passes_it_on_and_a_resume_and_eval_keep_it(tmp_path):

@@ -3,8 +3,6 @@
 import collections
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import pytest
@@ -13,6 +11,7 @@ from _training_helpers import (
     assert_trees_equal,
     load_run_checkpoint,
     read_rows,
+    run_python_code,
     without_timing,
 )
 
@@ -91,23 +90,13 @@ def test_runs_on_one_and_two_threads_are_identical(tmp_path, learner):
     for threads in (1, 2):
         runs[threads] = tmp_path / f"threads-{threads}"
         argv = ["train", *TINY_FLAGS, *learner, "--steps", "1500", "--cpu-threads", str(threads)]
-        process = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _TRAIN_AND_COUNT_POOL_THREADS,
-                *argv,
-                "--out",
-                str(runs[threads]),
-            ],
-            cwd=tmp_path,
+        stdout = run_python_code(
+            _TRAIN_AND_COUNT_POOL_THREADS,
+            [*argv, "--out", str(runs[threads])],
             env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+            cwd=tmp_path,
         )
-        assert process.returncode == 0, process.stdout + process.stderr
-        pools[threads] = int(process.stdout.split("XLA pool threads:")[1])
+        pools[threads] = int(stdout.split("XLA pool threads:")[1])
         summary = json.loads((runs[threads] / "summary.json").read_text())
         assert summary["cpu_threads"] == f"{threads} (--cpu-threads)"
     assert pools == {1: 1, 2: 2}
