@@ -95,10 +95,9 @@ def make_key(seed: int, prng_name: str = "rtrrl"):
     return prng.key(seed) if prng_name == "rtrrl" else jax.random.key(seed, impl=prng_name)
 
 
-def learner_timing(
-    config: TrainConfig, steps: int, repeats: int, prng_name: str = "rtrrl", clock=time.perf_counter
-) -> Timing:
-    """Time ``steps`` scanned `RTRRL.step` calls of `config` (``num_envs`` = batch)."""
+def compile_learner(config: TrainConfig, steps: int, prng_name: str = "rtrrl") -> tuple:
+    """``(compiled, args, compile_s)``: ``compiled(*args)`` runs ``steps`` scanned `RTRRL.step`
+    calls of `config` (``num_envs`` = batch) from a fresh state; compiled ahead of time."""
     env = build_env(config)
     key = make_key(config.seed, prng_name)
     algorithm = build_algorithm(config, env)(key)
@@ -114,8 +113,15 @@ def learner_timing(
 
     start = time.perf_counter()
     compiled = eqx.filter_jit(run).lower(state, key).compile()
-    compile_s = time.perf_counter() - start
-    best, median = _time(compiled, state, key, repeats=repeats, clock=clock)
+    return compiled, (state, key), time.perf_counter() - start
+
+
+def learner_timing(
+    config: TrainConfig, steps: int, repeats: int, prng_name: str = "rtrrl", clock=time.perf_counter
+) -> Timing:
+    """Time ``steps`` scanned `RTRRL.step` calls of `config` (``num_envs`` = batch)."""
+    compiled, args, compile_s = compile_learner(config, steps, prng_name)
+    best, median = _time(compiled, *args, repeats=repeats, clock=clock)
     return Timing(best, median, compile_s)
 
 
