@@ -29,7 +29,6 @@ import argparse
 import collections
 import gzip
 import json
-import os
 import re
 import sys
 import tempfile
@@ -39,11 +38,18 @@ from pathlib import Path
 
 import jax
 from _experiments import machine_info
-from throughput import CLOCKS, METHODS, RESULTS, _time, compile_learner, steps_for
+from throughput import (
+    CLOCKS,
+    METHODS,
+    RESULTS,
+    _time,
+    add_cpu_options,
+    compile_learner,
+    configure_cpu,
+    steps_for,
+)
 
 from rtrrl.app.config import TrainConfig
-from rtrrl.app.cpu_codegen import configure_cpu_codegen
-from rtrrl.app.cpu_threads import ENV_VAR, configure_cpu_threads
 
 _INSTRUCTION = re.compile(
     r"^\s*(?:ROOT\s+)?%?(?P<name>[\w.\-]+) = (?P<shape>\([^)]*\)|\S+) (?P<opcode>[\w\-]+)\("
@@ -200,29 +206,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=5, help="unprofiled calls timed")
     parser.add_argument("--top", type=int, default=20, help="kernels listed per learner")
-    parser.add_argument(
-        "--cpu-threads",
-        type=int,
-        default=None,
-        help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core)",
-    )
-    parser.add_argument(
-        "--clock", default="wall", choices=list(CLOCKS), help="as in benchmarks/throughput.py"
-    )
-    parser.add_argument(
-        "--fast-cpu-codegen", action="store_true", help="as `rtrrl train --fast-cpu-codegen`"
-    )
+    add_cpu_options(parser)
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
-    if args.cpu_threads is not None:
-        threads = configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
-    else:
-        threads = os.environ.get(ENV_VAR, "all cores (JAX's default)")
-    configure_cpu_codegen(TrainConfig(fast_cpu_codegen=args.fast_cpu_codegen))
+    threads = configure_cpu(args)
     results = []
     for batch in args.batches:
         for method in args.methods:

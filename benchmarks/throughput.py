@@ -208,6 +208,37 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def add_cpu_options(parser: argparse.ArgumentParser) -> None:
+    """``--cpu-threads``, ``--clock`` and ``--fast-cpu-codegen``: how XLA:CPU runs and how its
+    time is taken (shared with ``benchmarks/kernel_profile.py``; applied by `configure_cpu`)."""
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core). `rtrrl train` picks 1 "
+        "for small steps (rtrrl.app.cpu_threads)",
+    )
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=list(CLOCKS),
+        help="time by the wall clock, or by the process's CPU time (with --cpu-threads 1: "
+        "steadier on a shared machine, since waiting for a core is not counted)",
+    )
+    parser.add_argument(
+        "--fast-cpu-codegen", action="store_true", help="as `rtrrl train --fast-cpu-codegen`"
+    )
+
+
+def configure_cpu(args: argparse.Namespace) -> str:
+    """Apply `add_cpu_options`' choices before JAX starts its backend; the thread count, said
+    for the report."""
+    configure_cpu_codegen(TrainConfig(fast_cpu_codegen=args.fast_cpu_codegen))
+    if args.cpu_threads is not None:
+        return configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
+    return os.environ.get(ENV_VAR, "all cores (JAX's default)")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
@@ -226,24 +257,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keys: rtrrl's (JAX's threefry2x32 bits, unrolled; the training loop's), "
         "threefry2x32 (the same bits as JAX lowers them, a loop on CPU), rbg, unsafe_rbg",
     )
-    parser.add_argument(
-        "--cpu-threads",
-        type=int,
-        default=None,
-        help="XLA:CPU threads (PJRT_NPROC; default: JAX's, every core). `rtrrl train` picks 1 "
-        "for small steps (rtrrl.app.cpu_threads)",
-    )
-    parser.add_argument(
-        "--clock",
-        default="wall",
-        choices=list(CLOCKS),
-        help="time by the wall clock, or by the process's CPU time (with --cpu-threads 1: "
-        "steadier on a shared machine, since waiting for a core is not counted)",
-    )
     parser.add_argument("--quick", action="store_true", help="2,000 env-steps per call, 2 repeats")
-    parser.add_argument(
-        "--fast-cpu-codegen", action="store_true", help="as `rtrrl train --fast-cpu-codegen`"
-    )
+    add_cpu_options(parser)
     parser.add_argument("--out", default=str(RESULTS), help="results folder, or - to only print")
     return parser.parse_args(argv)
 
@@ -252,11 +267,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.quick:
         args.env_steps, args.repeats = 2_000, 2
-    if args.cpu_threads is not None:
-        threads = configure_cpu_threads(TrainConfig(cpu_threads=args.cpu_threads))
-    else:
-        threads = os.environ.get(ENV_VAR, "all cores (JAX's default)")
-    configure_cpu_codegen(TrainConfig(fast_cpu_codegen=args.fast_cpu_codegen))
+    threads = configure_cpu(args)
     rows = measure(
         args.methods,
         args.batches,
