@@ -305,6 +305,14 @@ def machine_line(info: dict[str, Any]) -> str:
     )
 
 
+def write_report(out: Path, name: str, markdown: str, record: dict[str, Any]) -> None:
+    """``out/<name>.md`` (`markdown`) and ``out/<name>.json`` (`record`), each written whole or
+    not at all (a benchmark killed while writing leaves the previous report)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / f"{name}.md", markdown if markdown.endswith("\n") else markdown + "\n")
+    write_atomic(out / f"{name}.json", json.dumps(record, indent=1) + "\n")
+
+
 def replace(config: TrainConfig, **changes: Any) -> TrainConfig:
     """`dataclasses.replace` for configs (a name the scripts read well)."""
     return dataclasses.replace(config, **changes)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+from _experiments import write_report
 
 import rtrrl.envs as envs
 from rtrrl import prng
@@ -144,10 +145,8 @@ def main() -> None:
     print("JSON: " + json.dumps(record))
     if args.out != "-":
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         header = f"Random-action env-steps/s on {machine['device']} ({machine['backend']}).\n\n"
-        (out / "envs.md").write_text(header + text + "\n")
-        (out / "envs.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_report(out, "envs", header + text, record)
 
 
 if __name__ == "__main__":

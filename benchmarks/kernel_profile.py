@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-from _experiments import machine_info
+from _experiments import machine_info, write_report
 from throughput import (
     CLOCKS,
     METHODS,
@@ -256,7 +256,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print("JSON: " + json.dumps(record))
     if args.out != "-":
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         header = (
             f"Kernels of the RTRRL learner's step on {args.env} (N = {args.hidden_size}, "
             f"float32) on {machine['device']} ({machine['cpu_count']} CPU cores, XLA threads: "
@@ -266,8 +265,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             "profiler's own cost per kernel: read them as shares.\n\n"
             f"Command: `{command.strip()}`\n\n"
         )
-        (out / "kernel_profile.md").write_text(header + text + "\n")
-        (out / "kernel_profile.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_report(out, "kernel_profile", header + text, record)
     return record
 
 

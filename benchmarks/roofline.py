@@ -44,7 +44,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from _experiments import machine_info
+from _experiments import machine_info, write_report
 
 from rtrrl.app.config import TrainConfig
 from rtrrl.app.cpu_codegen import configure_cpu_codegen
@@ -206,7 +206,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print("JSON: " + json.dumps(record))
     if args.out != "-":
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         header = (
             f"XLA:CPU GEMM/GEMV throughput at exact RTRL's sizes on a CTRNN (float32, "
             f"{machine['cpu_count']} CPU cores, XLA threads: {threads}, JAX {machine['jax']}, "
@@ -214,8 +213,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"step on CartPole-v1 (best of {args.repeats} calls, process CPU time).\n\n"
             f"Command: `{command.strip()}`\n\n"
         )
-        (out / "roofline.md").write_text(header + text + "\n")
-        (out / "roofline.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_report(out, "roofline", header + text, record)
     return record
 
 

@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     if args.worker_devices is not None:
         return _worker(args)
     import jax
-    from _experiments import machine_info
+    from _experiments import machine_info, write_report
 
     names = list(PARTS) if args.part == "all" else [args.part]
     parts = {name: PARTS[name](args) for name in names}
@@ -247,7 +247,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     print("JSON: " + json.dumps(record))
     if args.out != "-":
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         virtual = (
             " The devices of the `devices` part are virtual CPU devices that share this "
             "machine's cores, each running its share of the seeds on a thread of its own: up to "
@@ -262,8 +261,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
             f"load average {machine['load_average']}).{virtual}\n\n"
             f"Command: `{command.strip()}`\n\n"
         )
-        (out / "scaling.md").write_text(header + text + "\n")
-        (out / "scaling.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_report(out, "scaling", header + text, record)
         plot(parts, out / "scaling.png", f"rtrrl.train, CartPole-v1, {machine['device']}")
     return record
 

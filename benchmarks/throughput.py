@@ -37,7 +37,7 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
-from _experiments import machine_info
+from _experiments import machine_info, write_report
 from envs import make_run as make_floor_run
 
 from rtrrl import prng
@@ -297,7 +297,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
     print("JSON: " + json.dumps(record))
     if args.out != "-":
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         header = (
             f"RTRRL env-steps/s on {args.env} (N = {args.hidden_size}, float32, PRNG "
             f"{machine['prng']}) on {machine['device']} ({machine['cpu_count']} CPU cores, "
@@ -306,8 +305,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             + f"JAX {machine['jax']}, load average {machine['load_average']}), beside the "
             f"random-action floor of the same environment.\n\nCommand: `{command.strip()}`\n\n"
         )
-        (out / "throughput.md").write_text(header + text + "\n")
-        (out / "throughput.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_report(out, "throughput", header + text, record)
     return record
 
 
