@@ -3,6 +3,7 @@
 import contextlib
 import importlib
 import importlib.util
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,3 +37,14 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def printed_report(stdout: str, returned: object, saved: Path) -> dict:
+    """The one ``JSON: {...}`` line a benchmark printed, after asserting that it is the only
+    one and equals both what the script returned (as JSON) and the file it saved."""
+    json_lines = [line for line in stdout.splitlines() if line.startswith("JSON: ")]
+    assert len(json_lines) == 1, stdout
+    printed = json.loads(json_lines[0].removeprefix("JSON: "))
+    assert printed == json.loads(json.dumps(returned))
+    assert json.loads(saved.read_text()) == printed
+    return printed

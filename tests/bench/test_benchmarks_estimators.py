@@ -4,11 +4,10 @@ Only the structure of the output is checked, never a timing: speed depends on th
 The suite runs in float64 (conftest), so the benchmark is asked for float64 here.
 """
 
-import json
 import math
 
 import pytest
-from _benchmark_scripts import load_script
+from _benchmark_scripts import load_script, printed_report
 
 ESTIMATORS = ("RTRL", "RFLO", "LocalMSE", "TruncatedBPTT")
 
@@ -30,12 +29,7 @@ def test_quick_run_writes_table_json_and_plot(bench, tmp_path, capsys):
     ]  # fmt: skip
     results = bench.main(argv)
 
-    stdout = capsys.readouterr().out
-    json_lines = [line for line in stdout.splitlines() if line.startswith("JSON: ")]
-    assert len(json_lines) == 1
-    printed = json.loads(json_lines[0].removeprefix("JSON: "))
-    assert printed == json.loads(json.dumps(results))
-    assert json.loads((tmp_path / "estimators.json").read_text()) == printed
+    printed = printed_report(capsys.readouterr().out, results, tmp_path / "estimators.json")
     assert (tmp_path / "estimators.png").read_bytes().startswith(b"\x89PNG")
     table = (tmp_path / "estimators.md").read_text()
     assert "| N |" in table and "fitted slope" in table and "Command:" in table

@@ -1,10 +1,8 @@
 """`benchmarks/kernel_profile.py`: it attributes traced time to the compiled program's kernels,
 and runs end to end. Never a timing: speed depends on the machine."""
 
-import json
-
 import pytest
-from _benchmark_scripts import benchmark_scripts
+from _benchmark_scripts import benchmark_scripts, printed_report
 
 HLO = """\
 HloModule jit_run, entry_computation_layout={(f32[64,32]{1,0})->f32[]}
@@ -74,12 +72,7 @@ def test_quick_run_writes_table_and_json(bench, tmp_path, capsys):
     ]  # fmt: skip
     record = bench.main(argv)
 
-    stdout = capsys.readouterr().out
-    json_lines = [line for line in stdout.splitlines() if line.startswith("JSON: ")]
-    assert len(json_lines) == 1
-    printed = json.loads(json_lines[0].removeprefix("JSON: "))
-    assert printed == json.loads(json.dumps(record))
-    assert json.loads((tmp_path / "kernel_profile.json").read_text()) == printed
+    printed = printed_report(capsys.readouterr().out, record, tmp_path / "kernel_profile.json")
     (result,) = printed["results"]
     assert (result["method"], result["batch"], result["steps"]) == ("RFLO", 2, 8)
     assert result["traced_steps"] == 8  # the shorter of the two scans

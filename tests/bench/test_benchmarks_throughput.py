@@ -3,10 +3,8 @@
 Only the structure of the output is checked, never a timing: speed depends on the machine.
 """
 
-import json
-
 import pytest
-from _benchmark_scripts import benchmark_scripts
+from _benchmark_scripts import benchmark_scripts, printed_report
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +29,7 @@ def test_quick_run_writes_table_and_json(bench, tmp_path, capsys, monkeypatch):
     ]  # fmt: skip
     record = bench.main(argv)
 
-    stdout = capsys.readouterr().out
-    json_lines = [line for line in stdout.splitlines() if line.startswith("JSON: ")]
-    assert len(json_lines) == 1
-    printed = json.loads(json_lines[0].removeprefix("JSON: "))
-    assert printed == json.loads(json.dumps(record))
-    assert json.loads((tmp_path / "throughput.json").read_text()) == printed
+    printed = printed_report(capsys.readouterr().out, record, tmp_path / "throughput.json")
     table = (tmp_path / "throughput.md").read_text()
     assert "| learner | batch |" in table and "Command:" in table and "TBPTT(3)" in table
     assert printed["machine"]["xla_flags"] == "--xla_cpu_prefer_vector_width=256"
