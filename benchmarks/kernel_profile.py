@@ -30,6 +30,7 @@ import collections
 import gzip
 import json
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -108,6 +109,23 @@ def kernel_times(
     ]
 
 
+def check_complete(kernels: Sequence[dict], steps: int) -> None:
+    """Exit with an ``error:`` line if `kernel_times` found no kernel, or if the trace of
+    `steps` steps lost events: most kernels of a step run once per step, so a median below one
+    launch per step means the profiler dropped some."""
+    if not kernels:
+        raise SystemExit(
+            "error: the profiler's trace names none of the compiled program's instructions "
+            "(this script reads XLA:CPU's per-kernel events; other backends name their kernels "
+            "otherwise)"
+        )
+    if statistics.median(k["launches_per_step"] for k in kernels) < 1:
+        raise SystemExit(
+            f"error: the trace of {steps} steps is incomplete (the profiler dropped events): "
+            "pass a smaller --traced-env-steps"
+        )
+
+
 def traced_events(compiled, args) -> list[dict]:
     """The trace events of one call of `compiled` (after its warm-up elsewhere)."""
     with tempfile.TemporaryDirectory() as log_dir:
@@ -115,7 +133,7 @@ def traced_events(compiled, args) -> list[dict]:
             jax.block_until_ready(compiled(*args))
         paths = sorted(Path(log_dir).glob("**/perfetto_trace.json.gz"))
         if not paths:
-            raise RuntimeError(f"jax.profiler wrote no perfetto_trace.json.gz under {log_dir}")
+            raise SystemExit(f"error: jax.profiler wrote no perfetto_trace.json.gz in {log_dir}")
         with gzip.open(paths[-1], "rt") as file:
             return json.load(file)["traceEvents"]
 
@@ -143,17 +161,7 @@ def profile(
     jax.block_until_ready(traced(*traced_args))  # warm-up
     known = instructions(traced.compiled.as_text())  # equinox wraps JAX's `Compiled`
     kernels = kernel_times(traced_events(traced, traced_args), known, traced_steps)
-    if not kernels:
-        raise RuntimeError(
-            "the profiler's trace names none of the compiled program's instructions (this "
-            "script reads XLA:CPU's per-kernel events; other backends name their kernels "
-            "otherwise)"
-        )
-    if max(k["launches_per_step"] for k in kernels) < 1:
-        raise RuntimeError(
-            f"the trace of {traced_steps} steps is incomplete (no kernel ran once per step: "
-            "the profiler dropped events); pass a smaller --traced-env-steps"
-        )
+    check_complete(kernels, traced_steps)
     traced_us = sum(k["us_per_step"] for k in kernels)
     for kernel in kernels:
         kernel["share"] = kernel["us_per_step"] / traced_us

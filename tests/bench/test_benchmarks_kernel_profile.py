@@ -60,6 +60,17 @@ def test_kernel_times_sum_per_kernel_and_step_and_skip_the_loop(bench):
     assert kernels[1]["shape"] == "f32[64,2]"
 
 
+def test_an_incomplete_trace_is_refused_with_an_error_line(bench):
+    def kernels(*launches_per_step):
+        return [{"launches_per_step": n} for n in launches_per_step]
+
+    bench.check_complete(kernels(1, 1, 2, 0.25), steps=4)  # one setup kernel, run once
+    with pytest.raises(SystemExit, match=r"^error: the trace of 20000 steps is incomplete"):
+        bench.check_complete(kernels(0.23, 0.23, 0.23, 0.00005), steps=20_000)
+    with pytest.raises(SystemExit, match=r"^error: .*names none"):
+        bench.check_complete([], steps=4)
+
+
 def test_quick_run_writes_table_and_json(bench, tmp_path, capsys):
     argv = [
         "--methods", "RFLO",
