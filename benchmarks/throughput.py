@@ -5,7 +5,9 @@ and each batch B, ``T`` calls of `RTRRL.step` run inside one compiled `jax.lax.s
 step the training loop scans, built from the same `TrainConfig` as ``rtrrl train``). The
 rate is ``B × T / time``: environment steps per second with learning (one optimiser update
 per step), compile excluded (ahead-of-time ``.lower().compile()`` and one warm-up call),
-best and median of repeated calls.
+best and median of repeated calls. At each batch, the learners and the floor are compiled
+first and then called in turn, round after round (`time_in_turns`), so that the ratios within
+one run compare calls timed under the same load.
 
 The *floor* is `benchmarks/envs.py`'s measurement of the same environment at the same batch:
 random actions, auto-reset and episode statistics, in the same kind of scan. The ratio
@@ -80,14 +82,31 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 step's own time without the waits a shared machine adds)."""
 
 
-def _time(compiled, *args, repeats: int, clock=time.perf_counter) -> tuple[float, float]:
-    jax.block_until_ready(compiled(*args))  # warm-up
-    times = []
+def time_in_turns(
+    calls: Sequence[tuple], *, repeats: int, clock=time.perf_counter
+) -> list[tuple[float, float]]:
+    """``(best, median)`` seconds of each ``(compiled, args)`` in `calls`, over `repeats`
+    rounds in which every call runs once, in turn (after one warm-up call each).
+
+    A shared machine's speed drifts (other tenants' load, the CPU clock) over the minutes a
+    benchmark takes. Timing each call's repeats back to back, two learners compared in "the
+    same run" met different stretches of that drift; taking turns, each call's best is taken
+    over the same stretch as every other call's, so their ratio is what the run can vouch for.
+    """
+    for compiled, args in calls:
+        jax.block_until_ready(compiled(*args))  # warm-up
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        start = clock()
-        jax.block_until_ready(compiled(*args))
-        times.append(clock() - start)
-    return min(times), statistics.median(times)
+        for durations, (compiled, args) in zip(times, calls, strict=True):
+            start = clock()
+            jax.block_until_ready(compiled(*args))
+            durations.append(clock() - start)
+    return [(min(durations), statistics.median(durations)) for durations in times]
+
+
+def _time(compiled, *args, repeats: int, clock=time.perf_counter) -> tuple[float, float]:
+    """`time_in_turns` of one call."""
+    return time_in_turns([(compiled, args)], repeats=repeats, clock=clock)[0]
 
 
 def make_key(seed: int, prng_name: str = "rtrrl"):
@@ -125,20 +144,15 @@ def learner_timing(
     return Timing(best, median, compile_s)
 
 
-def floor_timing(
-    env_id: str,
-    batch: int,
-    steps: int,
-    repeats: int,
-    prng_name: str = "rtrrl",
-    clock=time.perf_counter,
-) -> Timing:
+def compile_floor(
+    env_id: str, batch: int, steps: int, prng_name: str = "rtrrl"
+) -> tuple[object, tuple, float]:
+    """``(compiled, args, compile_s)`` of `benchmarks/envs.py`'s random-action floor: `steps`
+    scanned steps of `env_id` at `batch`."""
     start = time.perf_counter()
     env = build_env(TrainConfig(env=env_id))
     compiled = make_floor_run(env, batch, steps, make_key(0, prng_name))
-    compile_s = time.perf_counter() - start
-    best, median = _time(compiled, make_key(1, prng_name), repeats=repeats, clock=clock)
-    return Timing(best, median, compile_s)
+    return compiled, (make_key(1, prng_name),), time.perf_counter() - start
 
 
 def steps_for(method: str, batch: int, env_steps: int) -> int:
@@ -160,29 +174,40 @@ def measure(
 ) -> list[dict]:
     rows = []
     for batch in batches:
+        # Everything at this batch is compiled first, then timed in turns (`time_in_turns`),
+        # so that the learners and the floor they are divided by meet the same machine.
         floor_steps = max(4, env_steps // batch)
-        floor = floor_timing(env_id, batch, floor_steps, repeats, prng_name, clock)
-        floor_us = floor.best_s / floor_steps * 1e6
+        programs = [compile_floor(env_id, batch, floor_steps, prng_name)]
+        all_steps = []
         for method in methods:
-            steps = steps_for(method, batch, env_steps)
+            all_steps.append(steps_for(method, batch, env_steps))
             config = TrainConfig(
                 env=env_id, hidden_size=hidden_size, window=window, num_envs=batch,
                 **METHODS[method],
             )  # fmt: skip
-            timing = learner_timing(config, steps, repeats, prng_name, clock)
-            step_us = timing.best_s / steps * 1e6
+            programs.append(compile_learner(config, all_steps[-1], prng_name))
+            print(f"batch {batch:>5}: compiled {method} in {programs[-1][2]:.1f} s", flush=True)
+        timings = time_in_turns(
+            [(compiled, args) for compiled, args, _ in programs], repeats=repeats, clock=clock
+        )
+        floor_best, _ = timings[0]
+        floor_us = floor_best / floor_steps * 1e6
+        for method, steps, (best, median), (_, _, compile_s) in zip(
+            methods, all_steps, timings[1:], programs[1:], strict=True
+        ):
+            step_us = best / steps * 1e6
             rows.append(
                 {
                     "method": method if method != "TBPTT" else f"TBPTT({window})",
                     "batch": batch,
                     "steps": steps,
                     "step_us": step_us,
-                    "env_steps_per_s": batch * steps / timing.best_s,
-                    "median_env_steps_per_s": batch * steps / timing.median_s,
+                    "env_steps_per_s": batch * steps / best,
+                    "median_env_steps_per_s": batch * steps / median,
                     "floor_step_us": floor_us,
-                    "floor_env_steps_per_s": batch * floor_steps / floor.best_s,
+                    "floor_env_steps_per_s": batch * floor_steps / floor_best,
                     "ratio": step_us / floor_us,
-                    "compile_s": timing.compile_s,
+                    "compile_s": compile_s,
                 }
             )
             r = rows[-1]

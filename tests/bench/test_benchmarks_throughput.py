@@ -49,3 +49,24 @@ def test_quick_run_writes_table_and_json(bench, tmp_path, capsys, monkeypatch):
 def test_unknown_method_is_refused(bench):
     with pytest.raises(SystemExit):
         bench.main(["--methods", "SnAp-1", "--out", "-"])
+
+
+def test_calls_are_timed_in_turns_round_after_round(bench):
+    order = []
+    ticks = iter(range(1000))
+
+    def program(name, cost):
+        def call(arg):
+            order.append((name, arg))
+            for _ in range(cost - 1):  # each call advances the clock by `cost` ticks in all
+                next(ticks)
+            return arg
+
+        return call
+
+    calls = [(program("a", 3), (1,)), (program("b", 5), (2,))]
+    timings = bench.time_in_turns(calls, repeats=3, clock=lambda: next(ticks))
+
+    # One warm-up call each, then three rounds in which a and b take turns.
+    assert order == [("a", 1), ("b", 2)] + [("a", 1), ("b", 2)] * 3
+    assert timings == [(3, 3), (5, 5)]
