@@ -9,7 +9,11 @@ Layout of ``checkpoint.rtrrl``::
 
 ``sha256`` covers the header's other entries (as canonical JSON: sorted keys, no spaces) and
 the payload, so an edited header is refused like a damaged payload. Format 1 (before
-2026-11-29) covered the payload only; it is still read.
+2026-11-29) covered the payload only; it is still read. Format 3 (2026-12-06) marks the LRU's
+parameter layout: from then on `rtrrl.cells.LRU` stores its input weights and readout as the
+real ``(I, 2N)`` and ``(F, 2N)`` maps of the stacked real and imaginary parts, where earlier
+versions had four leaves ``B_re, B_im, C_re, C_im``. Checkpoints of LRU runs in formats 1
+and 2 hold the old layout and are refused with that reason; every other run's still loads.
 
 It is written to a temporary file in the same folder, flushed to disk, then renamed over the
 old checkpoint (`os.replace` is atomic on POSIX), so an interrupted save never leaves a
@@ -35,8 +39,9 @@ from ._files import write_bytes_atomic
 
 CHECKPOINT_NAME = "checkpoint.rtrrl"
 _MAGIC = b"RTRRL-CHECKPOINT\n"
-_FORMAT = 2
-_READABLE_FORMATS = (1, 2)
+_FORMAT = 3
+_READABLE_FORMATS = (1, 2, 3)
+_LRU_LAYOUT_FORMAT = 3  # the first format whose LRU runs store B and C stacked
 _HEADER_KEYS = {"format", "config", "progress", "sha256"}
 
 
@@ -208,6 +213,13 @@ def load_checkpoint(
         raise CheckpointError(
             f"The checkpoint at {path} was written by a different configuration; differing "
             f"entries: {'; '.join(diff)}."
+        )
+    if saved.get("cell") == "lru" and header["format"] < _LRU_LAYOUT_FORMAT:
+        raise CheckpointError(
+            f"The checkpoint at {path} is an LRU run saved before rtrrl stored the LRU's "
+            "weights as stacked (I, 2N) and (F, 2N) matrices (checkpoint format "
+            f"{header['format']}, this rtrrl writes {_FORMAT}): resume it with the rtrrl "
+            "version that wrote it, or start the run again."
         )
     try:
         states = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)

@@ -184,6 +184,32 @@ def test_format_1_checkpoints_are_still_read(saved, like):
     assert (progress.chunk, progress.steps_done, progress.active) == (1, 500, [True])
 
 
+def _as_format_2(data: bytes, config_edit=lambda config: config) -> bytes:
+    """`data` rewritten as a format-2 file (checksum over the canonical header and payload)."""
+    length = _header_length(data)
+    header = json.loads(data[HEADER_START : HEADER_START + length])
+    payload = data[HEADER_START + length :]
+    core = {"format": 2, "config": config_edit(header["config"]), "progress": header["progress"]}
+    canonical = json.dumps(core, sort_keys=True, separators=(",", ":")).encode()
+    old = {**core, "sha256": hashlib.sha256(canonical + payload).hexdigest()}
+    return _with_header(data, lambda _: old)
+
+
+def test_format_2_checkpoints_load_unless_they_hold_the_old_lru_layout(saved, like):
+    """Format 3 changed only the LRU's parameter layout: a format-2 run of another cell loads
+    unchanged; a format-2 LRU run, whose arrays no longer fit, is refused saying why."""
+    folder, config, states = saved
+    path = folder / CHECKPOINT_NAME
+    data = path.read_bytes()
+    path.write_bytes(_as_format_2(data))
+    loaded, _, _ = load_checkpoint(folder, like, config.fingerprint())
+    assert_trees_equal(loaded, states)
+    path.write_bytes(_as_format_2(data, lambda c: {**c, "cell": "lru"}))
+    with pytest.raises(CheckpointError, match=r"LRU run saved before .* format 2") as error:
+        load_checkpoint(folder, like)
+    assert str(folder) in str(error.value)
+
+
 def test_missing_checkpoint_is_refused(tmp_path, like):
     with pytest.raises(CheckpointError, match="No checkpoint at"):
         load_checkpoint(tmp_path, like)

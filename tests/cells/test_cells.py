@@ -198,7 +198,11 @@ def test_lru_matches_its_equation_and_is_stable():
     x = jax.random.normal(jax.random.key(2), (INPUT,))
     # Reference in numpy (no strict promotion there): the textbook complex formulas.
     p = {k: np.asarray(v) for k, v in vars(cell).items() if isinstance(v, jax.Array)}
-    b, c = p["B_re"] + 1j * p["B_im"], p["C_re"] + 1j * p["C_im"]
+    # The real parameters hold the complex B = (B[:, :N] + i B[:, N:])ᵀ and the readout of
+    # (Re h, Im h), C = C[:, :N] - i C[:, N:].
+    n = HIDDEN
+    b = (p["B"][:, :n] + 1j * p["B"][:, n:]).T
+    c = p["C"][:, :n] - 1j * p["C"][:, n:]
     lam = np.exp(-np.exp(p["nu_log"]) + 1j * np.exp(p["theta_log"]))
     h_np, x_np = np.asarray(h), np.asarray(x)
     expected = lam * h_np + np.exp(p["gamma_log"]) * (b @ x_np)
