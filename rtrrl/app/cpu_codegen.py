@@ -22,6 +22,11 @@ CTRNN, TBPTT(8)             14.0 / 14.4  290 / 267
 CTRNN, exact RTRL           39.6 / 35.4  3267 / 3173
 ==========================  ===========  ===========
 
+Since the LRU stores its input weights and readout with rows of ``2N`` (2026-12-06), its
+traces no longer have rows of 32 and the option does little for it: two pairs of runs on a
+slower host gave the LRU 11.9 / 12.0 and 11.2 / 11.0 µs at batch 1 and 170.7 / 167.7 and
+158.4 / 151.5 at batch 64, against RFLO's 100.0 / 85.7 and 92.9 / 81.5 at batch 64.
+
 It is off by default because it changes results by float rounding: an RFLO learner on
 CartPole-v1 kept the default's bits for 2 steps and differed in the last bits of its weights
 by the fifth; of the eleven runs of `tools/bit_identity.sh`, all saved other parameters and
