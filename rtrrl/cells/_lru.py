@@ -187,8 +187,7 @@ class LRU(AbstractCell):
 
     def input_drive(self, x: Input) -> Complex[Array, " hidden"]:
         """``B̃ x_t`` (before the normalisation ``γ``), from the real ``x_tᵀ B``, ``(2N,)``."""
-        parts = x @ self.B
-        return jax.lax.complex(parts[: self.hidden_size], parts[self.hidden_size :])
+        return from_stacked_parts(x @ self.B)
 
     def init_hidden(self) -> Complex[Array, " hidden"]:
         zeros = jnp.zeros((self.hidden_size,), self.nu_log.dtype)
@@ -207,3 +206,9 @@ class LRU(AbstractCell):
 def stacked_parts(z: Complex[Array, "*batch n"]) -> Float[Array, "*batch 2*n"]:
     """``[Re z, Im z]`` along the last axis: the real vector that `LRU`'s ``B`` and ``C`` map."""
     return jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
+def from_stacked_parts(parts: Float[Array, "*batch 2*n"]) -> Complex[Array, "*batch n"]:
+    """``re + i im`` from ``[re, im]`` along the last axis: the inverse of `stacked_parts`."""
+    n = parts.shape[-1] // 2
+    return jax.lax.complex(parts[..., :n], parts[..., n:])

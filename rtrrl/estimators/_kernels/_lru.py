@@ -10,7 +10,7 @@ from jaxtyping import Complex
 from ..._batch_mean import batch_mean_of
 from ..._types import Array, Features, Float, Grads, Input, Scalar
 from ...cells import LRU
-from ...cells._lru import stacked_parts
+from ...cells._lru import from_stacked_parts, stacked_parts
 from .._common import grads_like
 from .._registry import Kernel, register_kernel
 
@@ -74,9 +74,7 @@ def _readout_cotangent(cell: LRU, cotangent: Features) -> Complex[Array, " hidde
     batch-major (``(B, N)``), the layout of the traces it scales. As ``Cᵀ c`` it came out
     ``(N, B)`` and every loop over the ``(B, ·, N)`` traces read it transposed: 7 % of the LRU
     learner's step at batch 64 (CartPole-v1, N = 32); no change at batch 1."""
-    parts = cotangent @ cell.C
-    n = cell.hidden_size
-    return jax.lax.complex(parts[:n], -parts[n:])
+    return jnp.conj(from_stacked_parts(cotangent @ cell.C))
 
 
 def lru_gradient(cell: LRU, state: LRURTRLState, cotangent: Features) -> Grads:
