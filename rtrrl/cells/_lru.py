@@ -208,7 +208,7 @@ def stacked_parts(z: Complex[Array, "*batch n"]) -> Float[Array, "*batch 2*n"]:
     return jnp.concatenate([jnp.real(z), jnp.imag(z)], axis=-1)
 
 
-def from_stacked_parts(parts: Float[Array, "*batch 2*n"]) -> Complex[Array, "*batch n"]:
+def from_stacked_parts(parts: Float[Array, "*batch parts"]) -> Complex[Array, "*batch half"]:
     """``re + i im`` from ``[re, im]`` along the last axis: the inverse of `stacked_parts`."""
     n = parts.shape[-1] // 2
     return jax.lax.complex(parts[..., :n], parts[..., n:])
